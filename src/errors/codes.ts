@@ -1,0 +1,20 @@
+/** The gateway's JSON-RPC error codes: the single registry, mirrored in docs/errors.md. */
+
+// Standard JSON-RPC 2.0 codes.
+export const PARSE_ERROR = -32700;
+export const INVALID_REQUEST = -32600;
+export const METHOD_NOT_FOUND = -32601;
+export const INVALID_PARAMS = -32602;
+export const INTERNAL_ERROR = -32603;
+
+// The SDK answers an unknown session with -32001; we give the same answer so clients see one behaviour.
+export const SESSION_NOT_FOUND = -32001;
+
+// Gateway codes in the server range. They avoid -32000, -32001 and -32042, which the SDK already uses.
+export const POLICY_DENIED = -32010;
+export const APPROVAL_REQUIRED = -32011;
+export const POLICY_UNAVAILABLE = -32012;
+export const CREDENTIAL_UNAVAILABLE = -32020;
+export const UPSTREAM_UNAVAILABLE = -32030;
+export const UPSTREAM_TIMEOUT = -32031;
+export const GATEWAY_SHUTTING_DOWN = -32040;

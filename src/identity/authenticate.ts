@@ -1,0 +1,76 @@
+/** Verifies JWT bearer tokens with jose against a JWKS (file or URL), checking issuer, audience and algorithm. */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { AuthConfig } from '../config/index.js';
+import { AuthenticationError } from '../errors/index.js';
+import { ANONYMOUS, subjectFromClaims, type Subject } from './subject.js';
+
+/** Takes the Authorization header value and the request URL; resolves a Subject or throws AuthenticationError. */
+export type Authenticate = (authorization: string | undefined, hasQueryToken: boolean) => Promise<Subject>;
+
+export interface AuthenticatorOptions {
+  auth: AuthConfig;
+  /** dev mode supplies its generated key set here. */
+  keySet?: JWTVerifyGetKey;
+  issuer?: string;
+}
+
+export function createAuthenticator(opts: AuthenticatorOptions): Authenticate {
+  const { auth } = opts;
+  if (auth.mode === 'none') {
+    return async function authenticateAnonymous() {
+      return ANONYMOUS;
+    };
+  }
+  const keySet = opts.keySet ?? loadKeySet(auth);
+  const issuer = opts.issuer ?? auth.issuer;
+  const audience = auth.audience;
+  if (!issuer || !audience) throw new Error('auth: issuer and audience are required for jwt mode');
+  const required = auth.requiredScopes;
+
+  return async function authenticate(authorization, hasQueryToken) {
+    // MCP authorization: the token MUST travel in the Authorization header, never in the query string.
+    if (hasQueryToken) throw new AuthenticationError(401, 'invalid_request', 'access tokens in the query string are not accepted');
+    if (!authorization) throw new AuthenticationError(401, null, 'missing bearer token');
+    const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
+    if (!m?.[1]) throw new AuthenticationError(401, 'invalid_request', 'malformed Authorization header');
+    let claims: Record<string, unknown>;
+    try {
+      const verified = await jwtVerify(m[1], keySet, {
+        issuer,
+        audience,
+        algorithms: auth.algorithms,
+        clockTolerance: auth.clockToleranceSeconds,
+        requiredClaims: ['sub', 'exp'],
+      });
+      claims = verified.payload as Record<string, unknown>;
+    } catch (err) {
+      throw new AuthenticationError(401, 'invalid_token', describeJoseError(err));
+    }
+    const subject = subjectFromClaims(claims, auth.rolesClaim, auth.groupsClaim);
+    const missing = required.filter((s) => !subject.scopes.includes(s));
+    if (missing.length > 0) throw new AuthenticationError(403, 'insufficient_scope', `token lacks required scope: ${missing.join(' ')}`);
+    return subject;
+  };
+}
+
+function loadKeySet(auth: AuthConfig): JWTVerifyGetKey {
+  if (auth.jwks?.file) {
+    const jwks = JSON.parse(readFileSync(auth.jwks.file, 'utf8')) as Parameters<typeof createLocalJWKSet>[0];
+    return createLocalJWKSet(jwks);
+  }
+  if (auth.jwks?.url) return createRemoteJWKSet(new URL(auth.jwks.url), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  throw new Error('auth.jwks: file or url is required');
+}
+
+// Readable reasons for the client, without echoing token contents.
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim check failed: ${err.claim}`;
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature invalid';
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return 'verification keys unavailable';
+  if (err instanceof joseErrors.JOSEError) return 'invalid token';
+  return 'invalid token';
+}

@@ -1,0 +1,38 @@
+/** The per-request record that travels through the pipeline stages. */
+import { randomUUID } from 'node:crypto';
+import type { Subject } from '../identity/index.js';
+import type { RequestFacts } from '../policy/index.js';
+import type { Session } from '../transport/sessions.js';
+
+export interface CallContext {
+  readonly decisionId: string;
+  readonly started: number;
+  readonly subject: Subject;
+  readonly session: Session;
+  /** null on /mcp (namespaced names), the server id on /mcp/<serverId>. */
+  readonly serverId: string | null;
+  readonly facts: RequestFacts;
+  readonly signal: AbortSignal;
+  readonly remote: string | undefined;
+  /** Set when the client asked for progress and the transport can stream it back. */
+  readonly onProgress?: (params: Record<string, unknown>) => void;
+}
+
+export function newCallContext(fields: Omit<CallContext, 'decisionId' | 'started' | 'facts'>): CallContext {
+  const endpoint = fields.serverId === null ? '/mcp' : `/mcp/${fields.serverId}`;
+  return {
+    ...fields,
+    decisionId: randomUUID(),
+    started: performance.now(),
+    facts: {
+      time: new Date().toISOString(),
+      session: fields.session.hash,
+      endpoint,
+      protocol_version: fields.session.protocolVersion,
+    },
+  };
+}
+
+export function elapsedMs(since: number): number {
+  return Math.round((performance.now() - since) * 1000) / 1000;
+}

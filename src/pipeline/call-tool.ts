@@ -1,0 +1,151 @@
+/**
+ * tools/call, stage by stage in order: catalog → policy → approval → credentials → validation → redaction of
+ * arguments → upstream → redaction of the result; the audit record is written in `finally`, exactly once.
+ */
+import type { AwaitApproval } from '../approval/index.js';
+import type { AuditOutcome, AuditRecord, AuditSink } from '../audit/index.js';
+import { Catalog } from '../catalog/index.js';
+import type { IssueCredentials } from '../credentials/index.js';
+import {
+  GatewayError,
+  InvalidParamsError,
+  PolicyDeniedError,
+  PolicyUnavailableError,
+  UnknownToolError,
+  UpstreamRpcError,
+} from '../errors/index.js';
+import type { Authorizer } from '../policy/index.js';
+import { emptyReport, redact } from '../redaction/index.js';
+import type { Logger } from '../telemetry/logger.js';
+import { elapsedMs, type CallContext } from './call-context.js';
+import { auditSubject } from './audit-subject.js';
+
+export interface CallToolDeps {
+  catalog: Catalog;
+  authorizer: Authorizer;
+  awaitApproval: AwaitApproval;
+  issueCredentials: IssueCredentials;
+  audit: AuditSink;
+  log: Logger;
+}
+
+export type CallTool = (ctx: CallContext, params: Record<string, unknown>) => Promise<unknown>;
+
+export function createCallTool(deps: CallToolDeps): CallTool {
+  const { catalog, authorizer, awaitApproval, issueCredentials, audit, log } = deps;
+
+  return async function callTool(ctx, params) {
+    const name = params.name;
+    const rec: AuditRecord = {
+      decision_id: ctx.decisionId,
+      action: 'tools/call',
+      outcome: 'error',
+      reasons: [],
+      subject: auditSubject(ctx.subject),
+      session: ctx.session.hash,
+      endpoint: ctx.facts.endpoint,
+      tool: typeof name === 'string' ? name.slice(0, 256) : undefined,
+      bundle: null,
+      latency_ms: { total: 0 },
+      remote: ctx.remote,
+    };
+    try {
+      // 3. catalog: which server, which tool.
+      if (typeof name !== 'string') throw new InvalidParamsError('tools/call: params.name must be a string', { field: 'name' });
+      const args = params.arguments ?? {};
+      if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+        throw new InvalidParamsError('tools/call: params.arguments must be an object', { field: 'arguments' });
+      }
+      const entry = catalog.resolve(ctx.serverId, name);
+      if (!entry) throw new UnknownToolError(name);
+      rec.server = entry.server.id;
+      rec.tool = entry.tool.name;
+
+      // 4. policy: first visibility (a hidden tool is answered exactly like a missing one), then the decision.
+      const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation);
+      rec.bundle = bundleRef(authorizer);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.keys.has(entry.key)) {
+        rec.reasons = ['tool not visible to subject'];
+        throw new UnknownToolError(name);
+      }
+      const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts);
+      rec.latency_ms.policy = d.micros / 1000;
+      if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId);
+      const decision = d.decision;
+      rec.reasons = decision.reasons;
+      if (decision.outcome === 'deny') throw new PolicyDeniedError(decision.reasons, ctx.decisionId);
+
+      // 5. approval: a call that needs a human waits for one, or does not run.
+      if (decision.outcome === 'needs_approval') await awaitApproval({ decisionId: ctx.decisionId, decision });
+
+      // 6. credentials: what this call carries downstream.
+      const injection = await issueCredentials(entry, decision);
+
+      // 7. validation: nothing schema-invalid reaches the upstream.
+      catalog.validatorFor(entry)(args as Record<string, unknown>);
+
+      // 9a. redaction of arguments, before they leave the gateway (and before they are audited).
+      const report = emptyReport();
+      const outArgs = redact(args as Record<string, unknown>, decision.redactArguments, report);
+      rec.arguments = outArgs;
+
+      // 8. upstream, under the upstream's own tool name.
+      const upStart = performance.now();
+      const answer = await entry.upstream.request(
+        'tools/call',
+        { ...params, name: entry.tool.name, arguments: outArgs },
+        { signal: ctx.signal, onProgress: ctx.onProgress, headers: injection.headers },
+      );
+      rec.latency_ms.upstream = elapsedMs(upStart);
+      if (!answer.ok) {
+        rec.upstream_error = true;
+        throw new UpstreamRpcError(entry.server.id, answer.error);
+      }
+
+      // 9b. redaction of the result, before the client sees it.
+      const result = redact(answer.result, decision.redactResult, report);
+      if (report.erased.length > 0) rec.erased = report.erased;
+      if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
+      rec.outcome = 'allow';
+      return result;
+    } catch (err) {
+      rec.outcome = outcomeOf(err, rec);
+      if (err instanceof GatewayError) {
+        rec.error_code = err.code;
+        rec.stage = err.stage;
+        if (rec.reasons.length === 0 && err.data?.reasons) rec.reasons = err.data.reasons as string[];
+        if (err.cause) log.warn('call failed', { decisionId: ctx.decisionId, stage: err.stage, error: String((err.cause as Error).message ?? err.cause) });
+      } else {
+        log.error('call failed unexpectedly', { decisionId: ctx.decisionId, error: (err as Error).stack ?? String(err) });
+      }
+      throw err;
+    } finally {
+      rec.latency_ms.total = elapsedMs(ctx.started);
+      audit.record(rec);
+    }
+  };
+}
+
+function bundleRef(a: Authorizer): AuditRecord['bundle'] {
+  const b = a.bundle;
+  return b ? { revision: b.revision, generation: b.generation } : null;
+}
+
+function outcomeOf(err: unknown, rec: AuditRecord): AuditOutcome {
+  if (!(err instanceof GatewayError)) return 'error';
+  switch (err.stage) {
+    case 'approval':
+      return 'approval_required';
+    case 'catalog':
+    case 'validation':
+      return 'deny';
+    case 'policy':
+      return err instanceof PolicyDeniedError ? 'deny' : 'error';
+    case 'upstream':
+      // The policy allowed it; the failure is the upstream's, which the record says in upstream_error/error_code.
+      return rec.upstream_error ? 'allow' : 'error';
+    default:
+      return 'error';
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * tools/list: catalog → one policy evaluation over every tool on the endpoint → audit. The serialized answer is
+ * kept with the cached visibility decision, so a repeated list costs a string copy, not a re-encode.
+ */
+import type { AuditRecord, AuditSink } from '../audit/index.js';
+import { Catalog } from '../catalog/index.js';
+import { PolicyUnavailableError } from '../errors/index.js';
+import type { Authorizer } from '../policy/index.js';
+import { elapsedMs, type CallContext } from './call-context.js';
+import { auditSubject } from './audit-subject.js';
+
+/** Returns the JSON text of the ListToolsResult. */
+export type ListTools = (ctx: CallContext) => string;
+
+export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer; audit: AuditSink }): ListTools {
+  const { catalog, authorizer, audit } = deps;
+
+  return function listTools(ctx) {
+    const rec: AuditRecord = {
+      decision_id: ctx.decisionId,
+      action: 'tools/list',
+      outcome: 'error',
+      reasons: [],
+      subject: auditSubject(ctx.subject),
+      session: ctx.session.hash,
+      endpoint: ctx.facts.endpoint,
+      server: ctx.serverId ?? undefined,
+      bundle: null,
+      latency_ms: { total: 0 },
+      remote: ctx.remote,
+    };
+    try {
+      const entries = catalog.list(ctx.serverId);
+      const vis = authorizer.visible(ctx.subject, entries, ctx.facts, catalog.generation);
+      const b = authorizer.bundle;
+      rec.bundle = b ? { revision: b.revision, generation: b.generation } : null;
+      rec.latency_ms.policy = vis.micros / 1000;
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      let text = vis.memo.get('list') as string | undefined;
+      let count = vis.memo.get('count') as number | undefined;
+      if (text === undefined) {
+        const tools = [];
+        for (const e of entries) {
+          if (!vis.keys.has(e.key)) continue;
+          tools.push(ctx.serverId === null ? { ...e.tool, name: Catalog.exposedName(e, null) } : e.tool);
+        }
+        text = JSON.stringify({ tools });
+        count = tools.length;
+        vis.memo.set('list', text);
+        vis.memo.set('count', count);
+      }
+      rec.outcome = 'allow';
+      rec.visible_tools = count;
+      return text;
+    } catch (err) {
+      rec.reasons = [(err as Error).message];
+      rec.stage = 'policy';
+      throw err;
+    } finally {
+      rec.latency_ms.total = elapsedMs(ctx.started);
+      audit.record(rec);
+    }
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Turns pipeline facts into policy input documents and evaluates them: one evaluation per tools/list (cached per
+ * subject until the bundle, the catalog or the TTL changes), one per tools/call.
+ */
+import type { CatalogEntry } from '../catalog/index.js';
+import { subjectForPolicy, type Subject } from '../identity/index.js';
+import { parseDecision, type Decision } from './decision.js';
+import { ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE, type ActiveBundle, type PolicyEngine } from './engine.js';
+
+/** Facts about the request, as policy sees them in input.request. */
+export interface RequestFacts {
+  time: string;
+  /** HMAC of the session id: lets policy correlate without holding the session credential. */
+  session: string | null;
+  endpoint: string;
+  protocol_version: string;
+}
+
+export type VisibleResult =
+  | { ok: true; keys: ReadonlySet<string>; micros: number; cached: boolean; memo: Map<string, unknown> }
+  | { ok: false; reason: string; micros: number };
+
+export type DecideResult = { ok: true; decision: Decision; micros: number } | { ok: false; reason: string; micros: number };
+
+interface CacheEntry {
+  keys: ReadonlySet<string>;
+  expires: number;
+  /** Per-entry scratch space for derived values (the serialized tools/list answer). */
+  memo: Map<string, unknown>;
+}
+
+const MAX_CACHE_ENTRIES = 10_000;
+
+export interface Authorizer {
+  visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number): VisibleResult;
+  decide(subject: Subject, entry: CatalogEntry, args: Record<string, unknown>, facts: RequestFacts): DecideResult;
+  readonly bundle: ActiveBundle | null;
+}
+
+export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds: number }): Authorizer {
+  const cache = new Map<string, CacheEntry>();
+  const ttlMs = opts.listCacheSeconds * 1000;
+
+  return {
+    get bundle() {
+      return engine.bundle;
+    },
+
+    visible(subject, entries, facts, catalogGeneration) {
+      const bundle = engine.bundle;
+      if (!bundle) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
+      const key = `${bundle.generation}:${catalogGeneration}:${facts.endpoint}:${subject.fingerprint}`;
+      const now = Date.now();
+      const hit = cache.get(key);
+      if (hit && hit.expires > now) return { ok: true, keys: hit.keys, micros: 0, cached: true, memo: hit.memo };
+      const input = {
+        action: 'tools/list',
+        subject: subjectForPolicy(subject),
+        tools: entries.map((e) => e.policyView),
+        request: facts,
+      };
+      const r = engine.evaluate(ENTRYPOINT_VISIBLE, input);
+      if (!r.ok) return r;
+      // Undefined means "sees nothing"; anything but a list of keys is a policy bug and fails closed.
+      if (r.value !== undefined && !Array.isArray(r.value)) {
+        return { ok: false, reason: 'portcullis/visible must be a set of tool keys', micros: r.micros };
+      }
+      const keys: ReadonlySet<string> = new Set(((r.value ?? []) as unknown[]).filter((k): k is string => typeof k === 'string'));
+      if (ttlMs > 0) {
+        if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
+        cache.set(key, { keys, expires: now + ttlMs, memo: new Map() });
+      }
+      return { ok: true, keys, micros: r.micros, cached: false, memo: new Map() };
+    },
+
+    decide(subject, entry, args, facts) {
+      const input = {
+        action: 'tools/call',
+        subject: subjectForPolicy(subject),
+        server: entry.server,
+        tool: {
+          key: entry.key,
+          name: entry.tool.name,
+          title: entry.tool.title,
+          description: entry.tool.description,
+          annotations: entry.tool.annotations ?? {},
+          inputSchema: entry.tool.inputSchema,
+        },
+        arguments: args,
+        request: facts,
+      };
+      const r = engine.evaluate(ENTRYPOINT_DECISION, input);
+      if (!r.ok) return r;
+      try {
+        return { ok: true, decision: parseDecision(r.value), micros: r.micros };
+      } catch (err) {
+        return { ok: false, reason: (err as Error).message, micros: r.micros };
+      }
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/** MCP protocol facts the gateway relies on: versions, and the shapes of tools it forwards as they are. */
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+
+export { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS };
+
+/** Transport spec: a server without the header must assume this revision. */
+export const DEFAULT_PROTOCOL_VERSION = '2025-03-26';
+
+/** A tool as an upstream lists it. Schemas are forwarded untouched, so this stays a loose record. */
+export interface Tool {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export function negotiateVersion(requested: unknown): string {
+  return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+}

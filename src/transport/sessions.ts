@@ -1,0 +1,93 @@
+/** Client sessions: secure random ids, bound to the principal that created them, with an idle timeout and a cap. */
+import { randomBytes } from 'node:crypto';
+import type { Response } from 'express';
+import type { JsonRpcId } from '../protocol/json-rpc.js';
+
+export interface Session {
+  /** 256 random bits, base64url: visible ASCII as the transport spec requires. */
+  readonly id: string;
+  /** The (iss, sub) that created it; every request must come from the same one (checklist C14). */
+  readonly principal: string;
+  /** null for the aggregate endpoint /mcp, else the server id of /mcp/<serverId>. */
+  readonly serverId: string | null;
+  readonly hash: string;
+  protocolVersion: string;
+  clientInfo: Record<string, unknown> | undefined;
+  initialized: boolean;
+  lastSeen: number;
+  /** The GET stream for server-initiated messages, when the client opened one. */
+  stream: Response | undefined;
+  /** In-flight client requests, so notifications/cancelled and disconnects can abort them. */
+  readonly inflight: Map<JsonRpcId, AbortController>;
+}
+
+export class SessionStore {
+  private readonly sessions = new Map<string, Session>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly idleTimeoutMs: number,
+    readonly max: number,
+    private readonly hash: (id: string) => string,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  get full(): boolean {
+    return this.sessions.size >= this.max;
+  }
+
+  create(principal: string, serverId: string | null, protocolVersion: string, clientInfo: Record<string, unknown> | undefined): Session {
+    const id = randomBytes(32).toString('base64url');
+    const s: Session = {
+      id,
+      principal,
+      serverId,
+      hash: this.hash(id),
+      protocolVersion,
+      clientInfo,
+      initialized: false,
+      lastSeen: Date.now(),
+      stream: undefined,
+      inflight: new Map(),
+    };
+    this.sessions.set(id, s);
+    return s;
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  delete(id: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.sessions.delete(id);
+    for (const ac of s.inflight.values()) ac.abort();
+    s.stream?.end();
+    return true;
+  }
+
+  *all(): IterableIterator<Session> {
+    yield* this.sessions.values();
+  }
+
+  start(): void {
+    const every = Math.max(1000, Math.min(60_000, this.idleTimeoutMs / 4));
+    this.sweeper = setInterval(() => {
+      const cutoff = Date.now() - this.idleTimeoutMs;
+      for (const s of this.sessions.values()) {
+        // A session with an open stream or a call in flight is not idle.
+        if (s.lastSeen < cutoff && s.inflight.size === 0 && !s.stream) this.delete(s.id);
+      }
+    }, every);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+    for (const id of [...this.sessions.keys()]) this.delete(id);
+  }
+}
