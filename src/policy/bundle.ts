@@ -35,8 +35,9 @@ export async function readArchive(gz: Buffer): Promise<Map<string, Buffer>> {
         stream.resume();
         return reject(new BundleError(`entry ${name}: type ${header.type} not allowed`));
       }
+      // opa build writes entries as "/data.json"; a leading slash is relative to the bundle root, not the host.
       const norm = '/' + name.replace(/^\.?\/+/, '');
-      if (name.startsWith('/') || norm.split('/').includes('..')) {
+      if (norm.split('/').includes('..') || name.includes('\\')) {
         stream.resume();
         return reject(new BundleError(`entry ${name}: unsafe path`));
       }

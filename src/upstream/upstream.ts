@@ -49,6 +49,7 @@ export class Upstream extends EventEmitter {
   restarts = 0;
   tools: Tool[] = [];
   serverInfo: Record<string, unknown> = {};
+  instructions: string | undefined;
   capabilities: Record<string, unknown> = {};
   protocolVersion = LATEST_PROTOCOL_VERSION;
   lastError: string | null = null;
@@ -104,7 +105,8 @@ export class Upstream extends EventEmitter {
       clientInfo: GATEWAY_INFO,
     }, { timeoutMs: 15_000 }, true);
     if (!init.ok) throw new Error(`initialize refused: ${init.error.message}`);
-    const r = init.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown> };
+    const r = init.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Record<string, unknown>; instructions?: unknown };
+    this.instructions = typeof r.instructions === 'string' ? r.instructions : undefined;
     this.protocolVersion = r.protocolVersion ?? LATEST_PROTOCOL_VERSION;
     this.capabilities = r.capabilities ?? {};
     this.serverInfo = r.serverInfo ?? {};

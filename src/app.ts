@@ -1,0 +1,163 @@
+/** The composition root: builds every stage from the frozen config, and starts and stops them in order. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApprovalGate } from './approval/index.js';
+import { createAuditSink, type AuditSink } from './audit/index.js';
+import { Catalog } from './catalog/index.js';
+import type { GatewayConfig } from './config/index.js';
+import { createCredentialIssuer } from './credentials/index.js';
+import { createAuthenticator, createDevKeys, DEV_ISSUER, type Authenticate } from './identity/index.js';
+import { createCallTool } from './pipeline/call-tool.js';
+import { createListTools } from './pipeline/list-tools.js';
+import { BundleWatcher, createAuthorizer, PolicyEngine } from './policy/index.js';
+import type { Logger } from './telemetry/logger.js';
+import { isLoopback } from './transport/guards.js';
+import { createHttpApp } from './transport/http-app.js';
+import { broadcastToolsChanged } from './transport/mcp-endpoint.js';
+import { SessionStore } from './transport/sessions.js';
+import { Upstream } from './upstream/index.js';
+
+export const VERSION = '0.1.0';
+
+export interface Gateway {
+  url: string;
+  port: number;
+  /** Example tokens, dev mode only. */
+  devTokens: Array<{ sub: string; roles: string[]; token: string }>;
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
+  const audit: AuditSink = createAuditSink({
+    file: cfg.audit.file,
+    stdout: cfg.audit.stdout,
+    hmacKey: cfg.audit.hmacKeyEnv ? process.env[cfg.audit.hmacKeyEnv] : undefined,
+  });
+
+  // Identity.
+  let authenticate: Authenticate;
+  const devTokens: Gateway['devTokens'] = [];
+  let issuer = cfg.auth.issuer;
+  if (cfg.auth.mode === 'none') {
+    log.warn('!!! AUTHENTICATION IS OFF (auth.mode: none): every caller is the anonymous subject. Local development only. !!!');
+    authenticate = createAuthenticator({ auth: cfg.auth });
+  } else if (cfg.auth.mode === 'dev') {
+    const keys = await createDevKeys();
+    issuer = DEV_ISSUER;
+    authenticate = createAuthenticator({ auth: cfg.auth, keySet: keys.keySet, issuer });
+    const aud = Array.isArray(cfg.auth.audience) ? cfg.auth.audience[0]! : cfg.auth.audience!;
+    for (const id of cfg.auth.devIdentities ?? []) {
+      devTokens.push({ sub: id.sub, roles: id.roles ?? [], token: await keys.mint(id, aud, 12 * 3600) });
+    }
+    log.warn('auth.mode dev: tokens are signed by a key generated at start and valid only for this process');
+  } else {
+    authenticate = createAuthenticator({ auth: cfg.auth });
+  }
+
+  // Policy.
+  const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages });
+  const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds });
+  const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log });
+  await watcher.start();
+
+  // Catalog and upstreams.
+  const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id));
+  const catalog = new Catalog();
+  const upstreams = cfg.servers.map((s) => new Upstream(s, log));
+  for (const u of upstreams) {
+    catalog.addServer(u);
+    u.on('tools', () => broadcastToolsChanged(sessions, u.id));
+  }
+  // Upstreams connect concurrently; a slow or absent one does not hold up the others (readyz reports it).
+  await Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]);
+
+  const listTools = createListTools({ catalog, authorizer, audit });
+  const callTool = createCallTool({
+    catalog,
+    authorizer,
+    awaitApproval: createApprovalGate(),
+    issueCredentials: createCredentialIssuer(),
+    audit,
+    log,
+  });
+
+  let draining = false;
+  const inflight = { count: 0 };
+  const loopback = isLoopback(cfg.listen.host);
+  const app = createHttpApp({
+    origin: {
+      allowedOrigins: [...cfg.http.allowedOrigins],
+      allowedHosts: cfg.http.allowedHosts ? [...cfg.http.allowedHosts] : loopback ? ['localhost', '127.0.0.1', '[::1]'] : undefined,
+      loopbackOnly: loopback,
+    },
+    maxBodyBytes: cfg.http.maxBodyBytes,
+    publicUrl: cfg.publicUrl,
+    issuer,
+    scopes: [...cfg.auth.requiredScopes],
+    log,
+    readiness: () => {
+      const bundle = engine.bundle;
+      const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
+      const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok');
+      return {
+        ready,
+        detail: {
+          bundle: bundle ? { revision: bundle.revision, activatedAt: bundle.activatedAt.toISOString(), state: watcher.status() } : null,
+          bundleError: watcher.error,
+          upstreams: ups,
+          draining,
+        },
+      };
+    },
+    endpoint: {
+      authenticate,
+      sessions,
+      listTools,
+      callTool,
+      audit,
+      log,
+      serverExists: (id) => catalog.servers.has(id),
+      serverInfo: { name: 'portcullis', version: VERSION },
+      // A per-server route is transparent, so the upstream's own instructions reach the client.
+      instructions: (serverId) => (serverId === null ? undefined : catalog.servers.get(serverId)?.upstream.instructions),
+      draining: () => draining,
+      inflight,
+    },
+  });
+
+  const server: Server = createServer(app);
+  // Long tool calls (and approval waits) must not be cut by Node's default request timeout.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.listen.port, cfg.listen.host, () => resolve());
+  });
+  sessions.start();
+  const port = (server.address() as AddressInfo).port;
+  const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
+  const url = `http://${host}:${port}/mcp`;
+  log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason = 'stop') => {
+    stopping ??= (async () => {
+      draining = true;
+      log.info('shutting down: no new sessions, waiting for in-flight calls', { reason, inflight: inflight.count, graceSeconds: cfg.shutdown.graceSeconds });
+      const deadline = Date.now() + cfg.shutdown.graceSeconds * 1000;
+      while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (inflight.count > 0) log.warn('grace period over; cutting off in-flight calls', { inflight: inflight.count });
+      sessions.stop();
+      server.close();
+      server.closeAllConnections();
+      watcher.stop();
+      await Promise.all(upstreams.map((u) => u.stop()));
+      await audit.close();
+      log.info('shutdown complete');
+    })();
+    return stopping;
+  };
+
+  return { url, port, devTokens, stop };
+}

@@ -1,0 +1,85 @@
+/** The portcullis command line: serve | validate | policy test | policy build. Thin: the work is in app.ts. */
+import { Command } from 'commander';
+import { startGateway, VERSION } from '../app.js';
+import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
+import { createLogger } from '../telemetry/logger.js';
+import { policyCommand } from './policy.js';
+
+function configPath(opt: string | undefined): string | null {
+  return opt ?? process.env.PORTCULLIS_CONFIG ?? null;
+}
+
+function load(file: string): GatewayConfig | null {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const setExit = (c: number) => {
+    exitCode = c;
+  };
+  const program = new Command('portcullis')
+    .description('Portcullis: an MCP gateway whose policy is code')
+    .version(VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('start the gateway')
+    .option('-c, --config <file>', 'YAML config file (default: $PORTCULLIS_CONFIG)')
+    .action(async (o: { config?: string }) => {
+      const file = configPath(o.config);
+      if (!file) {
+        process.stderr.write('serve: --config FILE or PORTCULLIS_CONFIG is required\n');
+        return setExit(2);
+      }
+      const cfg = load(file);
+      if (!cfg) return setExit(1);
+      const log = createLogger(cfg.log.level);
+      const gw = await startGateway(cfg, log);
+      process.stdout.write(`Portcullis is listening on ${gw.url}\n`);
+      if (gw.devTokens.length > 0) {
+        process.stdout.write('\nDevelopment tokens (signed by a key generated at start; valid for this process only):\n');
+        for (const t of gw.devTokens) {
+          process.stdout.write(`\n  ${t.sub} (roles: ${t.roles.join(', ') || 'none'})\n  Authorization: Bearer ${t.token}\n`);
+        }
+        process.stdout.write('\n');
+      }
+      await new Promise<void>((resolve) => {
+        const onSignal = (sig: NodeJS.Signals) => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          void gw.stop(sig).then(resolve);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+    });
+
+  program
+    .command('validate')
+    .description('check a config file; exit 0 when valid, else print each bad field and exit 1')
+    .option('-c, --config <file>', 'YAML config file (default: $PORTCULLIS_CONFIG)')
+    .action((o: { config?: string }) => {
+      const file = configPath(o.config);
+      if (!file) {
+        process.stderr.write('validate: --config FILE or PORTCULLIS_CONFIG is required\n');
+        return setExit(2);
+      }
+      const cfg = load(file);
+      if (!cfg) return setExit(1);
+      process.stdout.write(`${cfg.source}: valid (${cfg.servers.length} servers, auth ${cfg.auth.mode})\n`);
+    });
+
+  program.addCommand(policyCommand(setExit));
+  await program.parseAsync(argv);
+  return exitCode;
+}

@@ -1,0 +1,81 @@
+/** `portcullis policy test|build`: the OPA CLI with the entrypoints and the coverage floor the gateway expects. */
+import { mkdirSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE } from '../policy/index.js';
+import { runOpa } from './opa.js';
+
+export function policyTest(dirs: string[], floor: number): number {
+  const r = runOpa(['test', '--coverage', '--format', 'json', ...dirs], true);
+  if (r.status === 127) {
+    process.stderr.write(r.stderr + '\n');
+    return 127;
+  }
+  let report: { coverage?: number; files?: Record<string, { coverage?: number }> };
+  try {
+    report = JSON.parse(r.stdout) as typeof report;
+  } catch {
+    // Failing tests make opa print a text report instead; show it as it is.
+    const v = runOpa(['test', '-v', ...dirs], true);
+    process.stdout.write(v.stdout);
+    process.stderr.write(v.stderr || r.stderr);
+    return 1;
+  }
+  const counts = runOpa(['test', '--format', 'json', ...dirs], true);
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const t of JSON.parse(counts.stdout) as Array<{ fail?: boolean; error?: unknown; skip?: boolean }>) {
+      if (t.skip) continue;
+      if (t.fail || t.error) failed++;
+      else passed++;
+    }
+  } catch {
+    failed++;
+  }
+  const coverage = report.coverage ?? 0;
+  process.stdout.write(`opa test: ${passed} passed, ${failed} failed; coverage ${coverage.toFixed(2)}% (floor ${floor}%)\n`);
+  if (failed > 0 || counts.status !== 0) return 1;
+  if (coverage < floor) {
+    process.stderr.write(`coverage ${coverage.toFixed(2)}% is below the floor of ${floor}%\n`);
+    for (const [file, f] of Object.entries(report.files ?? {})) process.stderr.write(`  ${file}: ${(f.coverage ?? 0).toFixed(1)}%\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export function policyBuild(dir: string, out: string, revision?: string): number {
+  if (!existsSync(dir)) {
+    process.stderr.write(`policy directory ${dir} does not exist\n`);
+    return 2;
+  }
+  mkdirSync(dirname(resolve(out)), { recursive: true });
+  const args = ['build', '-t', 'wasm', '-e', ENTRYPOINT_VISIBLE, '-e', ENTRYPOINT_DECISION, '-o', out];
+  if (revision) args.push('--revision', revision);
+  args.push(dir);
+  const r = runOpa(args, true);
+  if (r.status !== 0) {
+    process.stderr.write(r.stderr || r.stdout);
+    return r.status;
+  }
+  process.stdout.write(`built ${out} (entrypoints ${ENTRYPOINT_VISIBLE}, ${ENTRYPOINT_DECISION})\n`);
+  return 0;
+}
+
+export function policyCommand(setExit: (code: number) => void): Command {
+  const cmd = new Command('policy').description('test and build Rego policy bundles with the pinned OPA CLI');
+  cmd
+    .command('test')
+    .description('run opa test --coverage over the policy and test directories; fails below the coverage floor')
+    .argument('[dirs...]', 'directories with policies and Rego tests', ['policies', 'opa-tests'])
+    .option('--coverage-floor <percent>', 'minimum coverage', '90')
+    .action((dirs: string[], o: { coverageFloor: string }) => setExit(policyTest(dirs, Number(o.coverageFloor))));
+  cmd
+    .command('build')
+    .description(`build a WASM bundle with entrypoints ${ENTRYPOINT_VISIBLE} and ${ENTRYPOINT_DECISION}`)
+    .argument('[dir]', 'policy directory', 'policies')
+    .option('-o, --out <file>', 'bundle file to write', 'bundles/policy.tar.gz')
+    .option('--revision <rev>', 'revision recorded in the bundle manifest (reported in every decision)')
+    .action((dir: string, o: { out: string; revision?: string }) => setExit(policyBuild(dir, o.out, o.revision)));
+  return cmd;
+}

@@ -1,0 +1,97 @@
+/**
+ * The Express application: guards, health, OAuth protected resource metadata, and the MCP routes.
+ * Order matters: Host/Origin run first so a rebinding attempt is refused before it can even probe auth.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { PARSE_ERROR } from '../errors/codes.js';
+import type { AuthenticationError } from '../errors/index.js';
+import { challenge, resourceMetadata } from '../identity/index.js';
+import type { Logger } from '../telemetry/logger.js';
+import { checkHostAndOrigin, type OriginPolicy } from './guards.js';
+import { createMcpEndpoint, refuse, type McpEndpointDeps } from './mcp-endpoint.js';
+
+export interface HttpAppOptions {
+  origin: OriginPolicy;
+  maxBodyBytes: number;
+  publicUrl?: string;
+  issuer?: string;
+  scopes: string[];
+  log: Logger;
+  readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  endpoint: Omit<McpEndpointDeps, 'challenge'>;
+}
+
+const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+export function createHttpApp(opts: HttpAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const baseUrl = (req: Request) => opts.publicUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
+
+  app.use(function hostAndOriginGuard(req: Request, res: Response, next: NextFunction) {
+    const bad = checkHostAndOrigin(req, opts.origin);
+    if (bad) return refuse(res, bad.status, bad.message);
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const r = opts.readiness();
+    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', ...r.detail });
+  });
+
+  // RFC 9728: each protected resource has its own metadata at the well-known path suffixed with its path,
+  // and `resource` must be exactly the URL the client used.
+  const metadata = (req: Request, res: Response) => {
+    const suffix = req.path.slice(METADATA_PATH.length);
+    if (suffix !== '' && suffix !== '/mcp' && !/^\/mcp\/[^/]+$/.test(suffix)) return res.status(404).json({ error: 'not found' });
+    const serverId = suffix.startsWith('/mcp/') ? suffix.slice(5) : null;
+    if (serverId !== null && !opts.endpoint.serverExists(serverId)) return res.status(404).json({ error: 'not found' });
+    res.setHeader('Cache-Control', 'max-age=300');
+    res.json(resourceMetadata(`${baseUrl(req)}${suffix === '' ? '/mcp' : suffix}`, opts.issuer, opts.scopes));
+  };
+  app.get(METADATA_PATH, metadata);
+  app.get(`${METADATA_PATH}/*rest`, metadata);
+
+  const sendChallenge = (req: Request, res: Response, err: AuthenticationError) => {
+    const path = req.baseUrl + req.path;
+    res.setHeader('WWW-Authenticate', challenge(err, `${baseUrl(req)}${METADATA_PATH}${path}`, opts.scopes));
+    res.status(err.httpStatus).json({ error: err.oauthError ?? 'invalid_token', error_description: err.description });
+  };
+
+  const mcp = createMcpEndpoint({ ...opts.endpoint, challenge: sendChallenge });
+  const parseJson = express.json({ limit: opts.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  for (const path of ['/mcp', '/mcp/:serverId']) {
+    app.post(path, parseJson, mcp.post);
+    app.get(path, mcp.get);
+    app.delete(path, mcp.delete);
+    app.all(path, (_req, res) => {
+      res.setHeader('Allow', 'GET, POST, DELETE');
+      refuse(res, 405, 'Method Not Allowed');
+    });
+  }
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+
+  // The one error handler: body-parser failures become JSON-RPC errors, anything else a generic 500.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (e.type === 'entity.too.large') return refuse(res, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
+    if (e.type === 'entity.parse.failed') return refuse(res, 400, 'Parse error: body is not valid JSON', PARSE_ERROR);
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return refuse(res, 415, 'Unsupported encoding');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return refuse(res, e.status, 'Bad Request');
+    opts.log.error('unhandled error', { error: (err as Error)?.stack ?? String(err) });
+    refuse(res, 500, 'Internal error', -32603);
+  });
+  return app;
+}

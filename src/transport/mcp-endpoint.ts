@@ -1,0 +1,294 @@
+/**
+ * The Streamable HTTP endpoint (/mcp and /mcp/<serverId>): POST carries one JSON-RPC message, GET opens the
+ * server-to-client stream, DELETE ends the session. Identity is checked on every request; sessions never
+ * stand in for it (checklist C8).
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { AuditSink } from '../audit/index.js';
+import {
+  AuthenticationError,
+  GatewayError,
+  InvalidRequestError,
+  MethodNotFoundError,
+  ShuttingDownError,
+  toJsonRpcError,
+} from '../errors/index.js';
+import { INVALID_REQUEST, SESSION_NOT_FOUND } from '../errors/codes.js';
+import type { Authenticate, Subject } from '../identity/index.js';
+import type { CallTool } from '../pipeline/call-tool.js';
+import type { ListTools } from '../pipeline/list-tools.js';
+import { newCallContext } from '../pipeline/call-context.js';
+import { classify, type JsonRpcId, type JsonRpcRequest } from '../protocol/json-rpc.js';
+import { negotiateVersion } from '../protocol/mcp.js';
+import type { Logger } from '../telemetry/logger.js';
+import { checkPostHeaders, checkProtocolVersion } from './guards.js';
+import type { Session, SessionStore } from './sessions.js';
+import { randomUUID } from 'node:crypto';
+
+export interface McpEndpointDeps {
+  authenticate: Authenticate;
+  sessions: SessionStore;
+  listTools: ListTools;
+  callTool: CallTool;
+  audit: AuditSink;
+  log: Logger;
+  /** Sends the 401/403 challenge; knows the metadata URL for the route. */
+  challenge: (req: Request, res: Response, err: AuthenticationError) => void;
+  serverExists: (id: string) => boolean;
+  serverInfo: { name: string; version: string };
+  instructions: (serverId: string | null) => string | undefined;
+  /** Flipped on SIGTERM: no new sessions, in-flight calls finish. */
+  draining: () => boolean;
+  inflight: { count: number };
+}
+
+function sendJson(res: Response, status: number, body: string, headers?: Record<string, string>): void {
+  res.status(status);
+  res.setHeader('Content-Type', 'application/json');
+  if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.end(body);
+}
+
+function errorBody(id: JsonRpcId | null, err: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', id, error: toJsonRpcError(err) });
+}
+
+/** Transport-level refusals: a JSON-RPC error object without an id, and the matching HTTP status. */
+export function refuse(res: Response, status: number, message: string, code = INVALID_REQUEST): void {
+  sendJson(res, status, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+}
+
+export function createMcpEndpoint(deps: McpEndpointDeps) {
+  const { sessions, log, audit } = deps;
+
+  /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
+  async function identify(req: Request, res: Response, action: string): Promise<Subject | null> {
+    try {
+      return await deps.authenticate(req.headers.authorization, req.query.access_token !== undefined);
+    } catch (err) {
+      if (!(err instanceof AuthenticationError)) throw err;
+      audit.record({
+        decision_id: randomUUID(),
+        action: 'authenticate',
+        outcome: 'deny',
+        reasons: [err.description],
+        subject: null,
+        endpoint: req.baseUrl + req.path,
+        latency_ms: { total: 0 },
+        stage: 'identity',
+        remote: req.socket.remoteAddress,
+        tool: action,
+      });
+      deps.challenge(req, res, err);
+      return null;
+    }
+  }
+
+  function routeServerId(req: Request): string | null | undefined {
+    const id = req.params.serverId;
+    if (id === undefined) return null;
+    return typeof id === 'string' && deps.serverExists(id) ? id : undefined;
+  }
+
+  /** Finds the caller's session; answers 400/404 itself when there is none to use. */
+  function sessionFor(req: Request, res: Response, subject: Subject, serverId: string | null): Session | null {
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid !== 'string' || sid === '') {
+      refuse(res, 400, 'Bad Request: Mcp-Session-Id header is required');
+      return null;
+    }
+    const s = sessions.get(sid);
+    // A session of another principal, or of another endpoint, is answered exactly like an unknown one:
+    // nothing tells a caller that someone else's session id is live (checklist C14).
+    if (!s || s.principal !== subject.principal || s.serverId !== serverId) {
+      refuse(res, 404, 'Session not found', SESSION_NOT_FOUND);
+      return null;
+    }
+    s.lastSeen = Date.now();
+    return s;
+  }
+
+  async function post(req: Request, res: Response): Promise<void> {
+    const serverId = routeServerId(req);
+    if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
+    const bad = checkPostHeaders(req) ?? checkProtocolVersion(req);
+    if (bad) return refuse(res, bad.status, bad.message);
+    const body: unknown = req.body;
+    if (Array.isArray(body)) {
+      // Batching was removed from MCP in 2025-06-18: one JSON-RPC message per POST.
+      return refuse(res, 400, 'Invalid Request: JSON-RPC batches are not supported; send one message per POST');
+    }
+    const kind = classify(body);
+    if (kind === 'invalid') return refuse(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message');
+    const msg = body as JsonRpcRequest;
+    const subject = await identify(req, res, kind === 'request' ? msg.method : 'message');
+    if (!subject) return;
+
+    if (kind === 'request' && msg.method === 'initialize') return initialize(req, res, subject, serverId, msg);
+    const session = sessionFor(req, res, subject, serverId);
+    if (!session) return;
+
+    if (kind !== 'request') {
+      if (kind === 'notification') onNotification(session, msg.method, msg.params);
+      res.status(202).end();
+      return;
+    }
+    await handleRequest(req, res, subject, session, msg);
+  }
+
+  function initialize(req: Request, res: Response, subject: Subject, serverId: string | null, msg: JsonRpcRequest): void {
+    if (req.headers['mcp-session-id'] !== undefined) {
+      return refuse(res, 400, 'Bad Request: initialize must not carry an Mcp-Session-Id');
+    }
+    if (deps.draining()) return sendJson(res, 503, errorBody(msg.id, new ShuttingDownError()));
+    if (sessions.full) {
+      return sendJson(res, 503, errorBody(msg.id, new GatewayError(INVALID_REQUEST, 'transport', 'Too many sessions; try again later', { httpStatus: 503 })));
+    }
+    const params = msg.params ?? {};
+    const version = negotiateVersion(params.protocolVersion);
+    const session = sessions.create(subject.principal, serverId, version, params.clientInfo as Record<string, unknown> | undefined);
+    const result: Record<string, unknown> = {
+      protocolVersion: version,
+      capabilities: { tools: { listChanged: true } },
+      serverInfo: deps.serverInfo,
+    };
+    const instructions = deps.instructions(serverId);
+    if (instructions) result.instructions = instructions;
+    sendJson(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }), { 'Mcp-Session-Id': session.id });
+  }
+
+  function onNotification(session: Session, method: string, params: Record<string, unknown> | undefined): void {
+    if (method === 'notifications/initialized') {
+      session.initialized = true;
+    } else if (method === 'notifications/cancelled') {
+      const id = params?.requestId as JsonRpcId | undefined;
+      if (id !== undefined) session.inflight.get(id)?.abort();
+    }
+    // Other client notifications (roots/list_changed, …) have no upstream session of their own to go to.
+  }
+
+  async function handleRequest(req: Request, res: Response, subject: Subject, session: Session, msg: JsonRpcRequest): Promise<void> {
+    if (session.inflight.has(msg.id)) {
+      return sendJson(res, 200, errorBody(msg.id, new InvalidRequestError(`request id ${String(msg.id)} is already in flight`)));
+    }
+    const ac = new AbortController();
+    const params = msg.params ?? {};
+    const progressToken = (params._meta as Record<string, unknown> | undefined)?.progressToken;
+    const streaming = msg.method === 'tools/call' && (typeof progressToken === 'string' || typeof progressToken === 'number');
+    let headersSent = false;
+    const openStream = () => {
+      if (headersSent) return;
+      headersSent = true;
+      res.status(200);
+      res.setHeader('Content-Type', 'text/event-stream');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.flushHeaders();
+    };
+    const onClose = () => {
+      if (!res.writableFinished) ac.abort();
+    };
+    res.on('close', onClose);
+    session.inflight.set(msg.id, ac);
+    deps.inflight.count++;
+    const ctx = newCallContext({
+      subject,
+      session,
+      serverId: session.serverId,
+      signal: ac.signal,
+      remote: req.socket.remoteAddress,
+      onProgress: streaming
+        ? (p) => {
+            openStream();
+            res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: p })}\n\n`);
+          }
+        : undefined,
+    });
+    let out: string;
+    try {
+      switch (msg.method) {
+        case 'ping':
+          out = `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":{}}`;
+          break;
+        case 'tools/list':
+          out = `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${deps.listTools(ctx)}}`;
+          break;
+        case 'tools/call':
+          out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.callTool(ctx, params) });
+          break;
+        default:
+          throw new MethodNotFoundError(msg.method);
+      }
+    } catch (err) {
+      if (!(err instanceof GatewayError)) log.error('request failed', { method: msg.method, error: (err as Error).stack ?? String(err) });
+      out = errorBody(msg.id, err);
+    } finally {
+      session.inflight.delete(msg.id);
+      deps.inflight.count--;
+      res.off('close', onClose);
+    }
+    if (res.writableEnded || res.destroyed) return;
+    if (headersSent) {
+      res.end(`event: message\ndata: ${out}\n\n`);
+      return;
+    }
+    sendJson(res, 200, out);
+  }
+
+  /** GET: the stream on which the gateway sends notifications (tools/list_changed) to this session. */
+  async function get(req: Request, res: Response): Promise<void> {
+    const serverId = routeServerId(req);
+    if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
+    if (!(req.headers.accept ?? '').includes('text/event-stream')) {
+      return refuse(res, 406, 'Not Acceptable: GET requires Accept: text/event-stream');
+    }
+    const bad = checkProtocolVersion(req);
+    if (bad) return refuse(res, bad.status, bad.message);
+    const subject = await identify(req, res, 'GET');
+    if (!subject) return;
+    const session = sessionFor(req, res, subject, serverId);
+    if (!session) return;
+    if (session.stream && !session.stream.writableEnded) {
+      return refuse(res, 409, 'Conflict: only one GET stream per session is supported');
+    }
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.flushHeaders();
+    session.stream = res;
+    // Proxies drop silent connections; a comment line every 25 s keeps the stream open.
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
+    keepAlive.unref();
+    res.on('close', () => {
+      clearInterval(keepAlive);
+      if (session.stream === res) session.stream = undefined;
+    });
+  }
+
+  async function del(req: Request, res: Response): Promise<void> {
+    const serverId = routeServerId(req);
+    if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
+    const subject = await identify(req, res, 'DELETE');
+    if (!subject) return;
+    const session = sessionFor(req, res, subject, serverId);
+    if (!session) return;
+    sessions.delete(session.id);
+    res.status(200).end();
+  }
+
+  /** Express 5 forwards rejected promises to the error handler; this keeps the handlers plain async functions. */
+  const wrap =
+    (fn: (req: Request, res: Response) => Promise<void>) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      fn(req, res).catch(next);
+    };
+
+  return { post: wrap(post), get: wrap(get), delete: wrap(del) };
+}
+
+/** Announces a changed tool list to every session that has a stream open on an affected endpoint. */
+export function broadcastToolsChanged(sessions: SessionStore, serverId: string): void {
+  const line = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' })}\n\n`;
+  for (const s of sessions.all()) {
+    if (s.stream && (s.serverId === null || s.serverId === serverId)) s.stream.write(line);
+  }
+}
