@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test: Rego unit tests with the coverage floor, TypeScript unit tests, the decision corpus against
+# the built WASM bundle, and the integration tests against the real gateway process. Ends with one line:
+# "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "0 passed, 1 failed (set-up failed)"; exit 1; }
+
+RESULTS=.run/test-results
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+total_pass=0
+total_fail=0
+status=0
+
+add_counts() { # file with "# pass N" / "# fail N" lines (TAP summary)
+  local p f
+  p=$(grep -E '^# pass ' "$1" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -E '^# fail ' "$1" | awk '{s+=$3} END {print s+0}')
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+  echo "   -> $p passed, $f failed"
+}
+
+echo "== Rego: opa test --coverage (floor 90%)"
+if out=$(node dist/main.js policy test policies opa-tests --coverage-floor 90); then :; else status=1; fi
+echo "$out"
+p=$(echo "$out" | sed -nE 's/^opa test: ([0-9]+) passed, ([0-9]+) failed.*/\1/p'); f=$(echo "$out" | sed -nE 's/^opa test: ([0-9]+) passed, ([0-9]+) failed.*/\2/p')
+total_pass=$((total_pass + ${p:-0})); total_fail=$((total_fail + ${f:-1}))
+# A coverage miss fails the suite even when every test passed.
+if [ "$status" -ne 0 ] && [ "${f:-1}" -eq 0 ]; then total_fail=$((total_fail + 1)); echo "   -> coverage floor missed (counted as a failure)"; fi
+
+run_node_tests() { # name, files...
+  local name=$1; shift
+  [ $# -eq 0 ] && return 0
+  echo "== $name"
+  node --import tsx --test --test-concurrency=1 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$RESULTS/$name.tap" "$@" || status=1
+  add_counts "$RESULTS/$name.tap"
+}
+
+mapfile -t unit < <(find src test/unit -name '*.test.ts' 2>/dev/null | sort)
+run_node_tests unit "${unit[@]}"
+mapfile -t integration < <(find test/integration -name '*.test.ts' 2>/dev/null | sort)
+run_node_tests integration "${integration[@]}"
+
+echo
+echo "${total_pass} passed, ${total_fail} failed"
+[ "$total_fail" -eq 0 ] && [ "$status" -eq 0 ]
