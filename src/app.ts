@@ -9,11 +9,13 @@ import { createCredentialIssuer } from './credentials/index.js';
 import { createAuthenticator, createDevKeys, DEV_ISSUER, type Authenticate } from './identity/index.js';
 import { createCallTool } from './pipeline/call-tool.js';
 import { createListTools } from './pipeline/list-tools.js';
+import { createRelayMethods } from './pipeline/relay-methods.js';
 import { BundleWatcher, createAuthorizer, PolicyEngine } from './policy/index.js';
 import type { Logger } from './telemetry/logger.js';
 import { isLoopback } from './transport/guards.js';
 import { createHttpApp } from './transport/http-app.js';
-import { broadcastToolsChanged } from './transport/mcp-endpoint.js';
+import { broadcast, broadcastToolsChanged } from './transport/mcp-endpoint.js';
+import type { JsonRpcNotification } from './protocol/json-rpc.js';
 import { SessionStore } from './transport/sessions.js';
 import { Upstream } from './upstream/index.js';
 
@@ -67,11 +69,13 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   for (const u of upstreams) {
     catalog.addServer(u);
     u.on('tools', () => broadcastToolsChanged(sessions, u.id));
+    u.on('broadcast', (n: JsonRpcNotification) => broadcast(sessions, u.id, n));
   }
   // Upstreams connect concurrently; a slow or absent one does not hold up the others (readyz reports it).
   await Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]);
 
   const listTools = createListTools({ catalog, authorizer, audit });
+  const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: createApprovalGate(), audit });
   const callTool = createCallTool({
     catalog,
     authorizer,
@@ -118,8 +122,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       log,
       serverExists: (id) => catalog.servers.has(id),
       serverInfo: { name: 'portcullis', version: VERSION },
-      // A per-server route is transparent, so the upstream's own instructions reach the client.
-      instructions: (serverId) => (serverId === null ? undefined : catalog.servers.get(serverId)?.upstream.instructions),
+      relayMethod,
+      upstream: (id) => catalog.servers.get(id)?.upstream,
+      aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,
       inflight,
     },
@@ -160,4 +165,17 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   };
 
   return { url, port, devTokens, stop };
+}
+
+/** The aggregate endpoint offers what any of its upstreams offers (plus tools, which it always has). */
+function aggregateCapabilities(upstreams: Upstream[]): Record<string, unknown> {
+  const caps: Record<string, unknown> = { tools: { listChanged: true } };
+  for (const u of upstreams) {
+    const c = u.capabilities;
+    if (c.prompts) caps.prompts = { listChanged: true };
+    if (c.resources) caps.resources = { listChanged: true, subscribe: Boolean((c.resources as { subscribe?: boolean }).subscribe) || Boolean((caps.resources as { subscribe?: boolean } | undefined)?.subscribe) };
+    if (c.logging) caps.logging = {};
+    if (c.completions) caps.completions = {};
+  }
+  return caps;
 }

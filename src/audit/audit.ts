@@ -21,6 +21,8 @@ export interface AuditRecord {
   endpoint?: string;
   server?: string;
   tool?: string;
+  /** The prompt name or resource URI a non-tool decision was about. */
+  target?: string;
   arguments?: unknown;
   erased?: string[];
   masked?: Record<string, number>;

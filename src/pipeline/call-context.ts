@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Subject } from '../identity/index.js';
 import type { RequestFacts } from '../policy/index.js';
 import type { Session } from '../transport/sessions.js';
+import type { ClientUpstreams, Relay } from '../upstream/index.js';
 
 export interface CallContext {
   readonly decisionId: string;
@@ -14,8 +15,10 @@ export interface CallContext {
   readonly facts: RequestFacts;
   readonly signal: AbortSignal;
   readonly remote: string | undefined;
-  /** Set when the client asked for progress and the transport can stream it back. */
-  readonly onProgress?: (params: Record<string, unknown>) => void;
+  /** The client's own upstream sessions. */
+  readonly upstreams: ClientUpstreams;
+  /** Carries upstream messages related to this request (progress, sampling, logs) back on its response stream. */
+  readonly relay: Relay;
 }
 
 export function newCallContext(fields: Omit<CallContext, 'decisionId' | 'started' | 'facts'>): CallContext {

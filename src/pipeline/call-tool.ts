@@ -92,10 +92,11 @@ export function createCallTool(deps: CallToolDeps): CallTool {
 
       // 8. upstream, under the upstream's own tool name.
       const upStart = performance.now();
-      const answer = await entry.upstream.request(
+      const answer = await ctx.upstreams.request(
+        entry.server.id,
         'tools/call',
         { ...params, name: entry.tool.name, arguments: outArgs },
-        { signal: ctx.signal, onProgress: ctx.onProgress, headers: injection.headers },
+        { signal: ctx.signal, relay: ctx.relay, headers: injection.headers },
       );
       rec.latency_ms.upstream = elapsedMs(upStart);
       if (!answer.ok) {

@@ -31,10 +31,32 @@ interface CacheEntry {
 
 const MAX_CACHE_ENTRIES = 10_000;
 
+/** The list a visibility decision is about: input.tools, input.prompts, input.resources or input.resource_templates. */
+export type ListKind = 'tools' | 'prompts' | 'resources' | 'resource_templates';
+
+/** What a non-tool decision is about (prompts/get, resources/read, resources/subscribe, completion/complete). */
+export interface Target {
+  action: string;
+  server: object;
+  /** 'prompt' or 'resource': the input field the item appears under. */
+  kind: 'prompt' | 'resource';
+  item: Record<string, unknown>;
+  arguments?: Record<string, unknown>;
+}
+
 export interface Authorizer {
   visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number): VisibleResult;
   decide(subject: Subject, entry: CatalogEntry, args: Record<string, unknown>, facts: RequestFacts): DecideResult;
+  /** One evaluation of portcullis/visible over prompts or resources (not cached: they are listed per session). */
+  visibleItems(subject: Subject, action: string, kind: ListKind, items: Array<Record<string, unknown>>, facts: RequestFacts): VisibleResult;
+  decideTarget(subject: Subject, target: Target, facts: RequestFacts): DecideResult;
   readonly bundle: ActiveBundle | null;
+}
+
+function keysOf(value: unknown): ReadonlySet<string> | null {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value)) return null;
+  return new Set(value.filter((k): k is string => typeof k === 'string'));
 }
 
 export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds: number }): Authorizer {
@@ -62,10 +84,8 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
       const r = engine.evaluate(ENTRYPOINT_VISIBLE, input);
       if (!r.ok) return r;
       // Undefined means "sees nothing"; anything but a list of keys is a policy bug and fails closed.
-      if (r.value !== undefined && !Array.isArray(r.value)) {
-        return { ok: false, reason: 'portcullis/visible must be a set of tool keys', micros: r.micros };
-      }
-      const keys: ReadonlySet<string> = new Set(((r.value ?? []) as unknown[]).filter((k): k is string => typeof k === 'string'));
+      const keys = keysOf(r.value);
+      if (!keys) return { ok: false, reason: 'portcullis/visible must be a set of keys', micros: r.micros };
       if (ttlMs > 0) {
         if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
         cache.set(key, { keys, expires: now + ttlMs, memo: new Map() });
@@ -89,13 +109,36 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
         arguments: args,
         request: facts,
       };
-      const r = engine.evaluate(ENTRYPOINT_DECISION, input);
+      return decideWith(input);
+    },
+
+    visibleItems(subject, action, kind, items, facts) {
+      const r = engine.evaluate(ENTRYPOINT_VISIBLE, { action, subject: subjectForPolicy(subject), [kind]: items, request: facts });
       if (!r.ok) return r;
-      try {
-        return { ok: true, decision: parseDecision(r.value), micros: r.micros };
-      } catch (err) {
-        return { ok: false, reason: (err as Error).message, micros: r.micros };
-      }
+      const keys = keysOf(r.value);
+      if (!keys) return { ok: false, reason: 'portcullis/visible must be a set of keys', micros: r.micros };
+      return { ok: true, keys, micros: r.micros, cached: false, memo: new Map() };
+    },
+
+    decideTarget(subject, target, facts) {
+      return decideWith({
+        action: target.action,
+        subject: subjectForPolicy(subject),
+        server: target.server,
+        [target.kind]: target.item,
+        arguments: target.arguments ?? {},
+        request: facts,
+      });
     },
   };
+
+  function decideWith(input: Record<string, unknown>): DecideResult {
+    const r = engine.evaluate(ENTRYPOINT_DECISION, input);
+    if (!r.ok) return r;
+    try {
+      return { ok: true, decision: parseDecision(r.value), micros: r.micros };
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message, micros: r.micros };
+    }
+  }
 }

@@ -3,4 +3,4 @@ export { PolicyEngine, ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE, type ActiveBundl
 export { BundleWatcher, type ComponentState } from './bundle-watcher.js';
 export { parseDecision, DecisionShapeError, type Decision, type Outcome, type RedactionSpec, type MaskRule } from './decision.js';
 export { parseBundle, BundleError } from './bundle.js';
-export { createAuthorizer, type Authorizer, type RequestFacts, type VisibleResult, type DecideResult } from './authorize.js';
+export { createAuthorizer, type Authorizer, type RequestFacts, type VisibleResult, type DecideResult, type ListKind, type Target } from './authorize.js';

@@ -18,7 +18,10 @@ import type { Authenticate, Subject } from '../identity/index.js';
 import type { CallTool } from '../pipeline/call-tool.js';
 import type { ListTools } from '../pipeline/list-tools.js';
 import { newCallContext } from '../pipeline/call-context.js';
-import { classify, type JsonRpcId, type JsonRpcRequest } from '../protocol/json-rpc.js';
+import { RELAYED_METHODS, type RelayMethod } from '../pipeline/relay-methods.js';
+import { ClientUpstreams, type Upstream } from '../upstream/index.js';
+import { RequestStream, sessionRelay } from './client-link.js';
+import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/json-rpc.js';
 import { negotiateVersion } from '../protocol/mcp.js';
 import type { Logger } from '../telemetry/logger.js';
 import { checkPostHeaders, checkProtocolVersion } from './guards.js';
@@ -30,13 +33,16 @@ export interface McpEndpointDeps {
   sessions: SessionStore;
   listTools: ListTools;
   callTool: CallTool;
+  relayMethod: RelayMethod;
+  upstream: (serverId: string) => Upstream | undefined;
+  /** Capabilities the aggregate endpoint offers: the union of what its upstreams offer. */
+  aggregateCapabilities: () => Record<string, unknown>;
   audit: AuditSink;
   log: Logger;
   /** Sends the 401/403 challenge; knows the metadata URL for the route. */
   challenge: (req: Request, res: Response, err: AuthenticationError) => void;
   serverExists: (id: string) => boolean;
   serverInfo: { name: string; version: string };
-  instructions: (serverId: string | null) => string | undefined;
   /** Flipped on SIGTERM: no new sessions, in-flight calls finish. */
   draining: () => boolean;
   inflight: { count: number };
@@ -124,19 +130,24 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const subject = await identify(req, res, kind === 'request' ? msg.method : 'message');
     if (!subject) return;
 
-    if (kind === 'request' && msg.method === 'initialize') return initialize(req, res, subject, serverId, msg);
+    if (kind === 'request' && msg.method === 'initialize') return await initialize(req, res, subject, serverId, msg);
     const session = sessionFor(req, res, subject, serverId);
     if (!session) return;
 
-    if (kind !== 'request') {
-      if (kind === 'notification') onNotification(session, msg.method, msg.params);
+    if (kind === 'response') {
+      onClientAnswer(session, body as JsonRpcResponse);
+      res.status(202).end();
+      return;
+    }
+    if (kind === 'notification') {
+      onNotification(session, msg.method, msg.params);
       res.status(202).end();
       return;
     }
     await handleRequest(req, res, subject, session, msg);
   }
 
-  function initialize(req: Request, res: Response, subject: Subject, serverId: string | null, msg: JsonRpcRequest): void {
+  async function initialize(req: Request, res: Response, subject: Subject, serverId: string | null, msg: JsonRpcRequest): Promise<void> {
     if (req.headers['mcp-session-id'] !== undefined) {
       return refuse(res, 400, 'Bad Request: initialize must not carry an Mcp-Session-Id');
     }
@@ -146,14 +157,24 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     }
     const params = msg.params ?? {};
     const version = negotiateVersion(params.protocolVersion);
-    const session = sessions.create(subject.principal, serverId, version, params.clientInfo as Record<string, unknown> | undefined);
-    const result: Record<string, unknown> = {
-      protocolVersion: version,
-      capabilities: { tools: { listChanged: true } },
-      serverInfo: deps.serverInfo,
-    };
-    const instructions = deps.instructions(serverId);
-    if (instructions) result.instructions = instructions;
+    const session = sessions.create(subject.principal, serverId, version, { ...params, protocolVersion: version });
+    session.upstreams = new ClientUpstreams(session.initParams, deps.upstream, sessionRelay(session));
+    let result: Record<string, unknown>;
+    if (serverId !== null) {
+      // The per-server route is transparent: the upstream sees the client's own initialize, and the client sees
+      // the upstream's capabilities, instructions and server info.
+      try {
+        const up = await (await session.upstreams.session(serverId)).initializeResult;
+        result = { ...up, protocolVersion: negotiateVersion(up.protocolVersion) };
+      } catch (err) {
+        sessions.delete(session.id);
+        return sendJson(res, 200, errorBody(msg.id, err));
+      }
+    } else {
+      result = { protocolVersion: version, capabilities: deps.aggregateCapabilities(), serverInfo: deps.serverInfo };
+    }
+    const caps = (result.capabilities ?? {}) as Record<string, unknown>;
+    result.capabilities = { ...caps, tools: { ...((caps.tools as object) ?? {}), listChanged: true } };
     sendJson(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }), { 'Mcp-Session-Id': session.id });
   }
 
@@ -163,8 +184,19 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     } else if (method === 'notifications/cancelled') {
       const id = params?.requestId as JsonRpcId | undefined;
       if (id !== undefined) session.inflight.get(id)?.abort();
+    } else if (method === 'notifications/roots/list_changed') {
+      void session.upstreams?.broadcast(method, params);
     }
-    // Other client notifications (roots/list_changed, …) have no upstream session of their own to go to.
+  }
+
+  /** The client's answer to a request the gateway relayed to it (sampling, elicitation, roots/list). */
+  function onClientAnswer(session: Session, msg: JsonRpcResponse): void {
+    if (msg.id === null) return;
+    const w = session.awaiting.get(msg.id);
+    if (!w) return;
+    session.awaiting.delete(msg.id);
+    clearTimeout(w.timer);
+    w.resolve(msg.error ? { ok: false, error: msg.error } : { ok: true, result: msg.result });
   }
 
   async function handleRequest(req: Request, res: Response, subject: Subject, session: Session, msg: JsonRpcRequest): Promise<void> {
@@ -173,17 +205,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     }
     const ac = new AbortController();
     const params = msg.params ?? {};
-    const progressToken = (params._meta as Record<string, unknown> | undefined)?.progressToken;
-    const streaming = msg.method === 'tools/call' && (typeof progressToken === 'string' || typeof progressToken === 'number');
-    let headersSent = false;
-    const openStream = () => {
-      if (headersSent) return;
-      headersSent = true;
-      res.status(200);
-      res.setHeader('Content-Type', 'text/event-stream');
-      res.setHeader('Cache-Control', 'no-cache');
-      res.flushHeaders();
-    };
+    const stream = new RequestStream(res, session);
     const onClose = () => {
       if (!res.writableFinished) ac.abort();
     };
@@ -196,28 +218,17 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       serverId: session.serverId,
       signal: ac.signal,
       remote: req.socket.remoteAddress,
-      onProgress: streaming
-        ? (p) => {
-            openStream();
-            res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: p })}\n\n`);
-          }
-        : undefined,
+      upstreams: session.upstreams!,
+      relay: stream,
     });
+    const id = JSON.stringify(msg.id);
     let out: string;
     try {
-      switch (msg.method) {
-        case 'ping':
-          out = `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":{}}`;
-          break;
-        case 'tools/list':
-          out = `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${deps.listTools(ctx)}}`;
-          break;
-        case 'tools/call':
-          out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.callTool(ctx, params) });
-          break;
-        default:
-          throw new MethodNotFoundError(msg.method);
-      }
+      if (msg.method === 'ping') out = `{"jsonrpc":"2.0","id":${id},"result":{}}`;
+      else if (msg.method === 'tools/list') out = `{"jsonrpc":"2.0","id":${id},"result":${deps.listTools(ctx)}}`;
+      else if (msg.method === 'tools/call') out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.callTool(ctx, params) });
+      else if (RELAYED_METHODS.has(msg.method)) out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.relayMethod(ctx, msg.method, params) });
+      else throw new MethodNotFoundError(msg.method);
     } catch (err) {
       if (!(err instanceof GatewayError)) log.error('request failed', { method: msg.method, error: (err as Error).stack ?? String(err) });
       out = errorBody(msg.id, err);
@@ -226,12 +237,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       deps.inflight.count--;
       res.off('close', onClose);
     }
-    if (res.writableEnded || res.destroyed) return;
-    if (headersSent) {
-      res.end(`event: message\ndata: ${out}\n\n`);
-      return;
-    }
-    sendJson(res, 200, out);
+    stream.finish(out);
   }
 
   /** GET: the stream on which the gateway sends notifications (tools/list_changed) to this session. */
@@ -283,6 +289,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     };
 
   return { post: wrap(post), get: wrap(get), delete: wrap(del) };
+}
+
+/** Relays a list_changed notification from an upstream to every session with a stream on an affected endpoint. */
+export function broadcast(sessions: SessionStore, serverId: string, n: { method: string; params?: Record<string, unknown> }): void {
+  const line = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: n.method, params: n.params })}\n\n`;
+  for (const s of sessions.all()) {
+    if (s.stream && (s.serverId === null || s.serverId === serverId)) s.stream.write(line);
+  }
 }
 
 /** Announces a changed tool list to every session that has a stream open on an affected endpoint. */

@@ -2,6 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
 import type { JsonRpcId } from '../protocol/json-rpc.js';
+import type { ClientUpstreams, UpstreamAnswer } from '../upstream/index.js';
+
+/** A request the gateway sent to the client (relayed sampling, elicitation, roots/list) awaiting its answer. */
+export interface AwaitedAnswer {
+  resolve: (a: UpstreamAnswer) => void;
+  timer: NodeJS.Timeout;
+}
 
 export interface Session {
   /** 256 random bits, base64url: visible ASCII as the transport spec requires. */
@@ -19,6 +26,15 @@ export interface Session {
   stream: Response | undefined;
   /** In-flight client requests, so notifications/cancelled and disconnects can abort them. */
   readonly inflight: Map<JsonRpcId, AbortController>;
+  /** The client's initialize params, replayed to each upstream session opened for it. */
+  readonly initParams: Record<string, unknown>;
+  /** Upstream sessions opened for this client; set right after creation. */
+  upstreams: ClientUpstreams | undefined;
+  /** Requests relayed to the client, by the id the gateway gave them. */
+  readonly awaiting: Map<JsonRpcId, AwaitedAnswer>;
+  nextOutboundId: number;
+  /** Which server listed each resource URI, so resources/read on /mcp reaches the right one. */
+  readonly resourceOwners: Map<string, string>;
 }
 
 export class SessionStore {
@@ -39,7 +55,7 @@ export class SessionStore {
     return this.sessions.size >= this.max;
   }
 
-  create(principal: string, serverId: string | null, protocolVersion: string, clientInfo: Record<string, unknown> | undefined): Session {
+  create(principal: string, serverId: string | null, protocolVersion: string, initParams: Record<string, unknown>): Session {
     const id = randomBytes(32).toString('base64url');
     const s: Session = {
       id,
@@ -47,7 +63,12 @@ export class SessionStore {
       serverId,
       hash: this.hash(id),
       protocolVersion,
-      clientInfo,
+      clientInfo: initParams.clientInfo as Record<string, unknown> | undefined,
+      initParams,
+      upstreams: undefined,
+      awaiting: new Map(),
+      nextOutboundId: 1,
+      resourceOwners: new Map(),
       initialized: false,
       lastSeen: Date.now(),
       stream: undefined,
@@ -66,7 +87,14 @@ export class SessionStore {
     if (!s) return false;
     this.sessions.delete(id);
     for (const ac of s.inflight.values()) ac.abort();
+    for (const w of s.awaiting.values()) {
+      clearTimeout(w.timer);
+      w.resolve({ ok: false, error: { code: -32603, message: 'client session ended' } });
+    }
+    s.awaiting.clear();
     s.stream?.end();
+    // Ending a client session ends the upstream sessions opened for it (DELETE), so none leak.
+    void s.upstreams?.closeAll();
     return true;
   }
 

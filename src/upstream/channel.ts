@@ -1,18 +1,28 @@
-/** A Channel carries JSON-RPC messages to one upstream and hands back whatever it sends: HTTP or STDIO. */
+/** A Channel carries JSON-RPC messages to one upstream session and hands back whatever it sends: HTTP or STDIO. */
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonRpcMessage } from '../protocol/json-rpc.js';
-import { HttpTransport, type PostOptions } from './http-transport.js';
+import { HttpTransport, type HttpPool, type PostOptions } from './http-transport.js';
 import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../telemetry/logger.js';
 
+/** Where a message from the upstream came from: the answer stream of one of our requests, or nowhere in particular. */
+export type Deliver = (m: JsonRpcMessage, relatedTo: number | undefined) => void;
+
+export interface SendOptions extends PostOptions {
+  /** The id of the request being sent, so messages on its answer stream are known to relate to it. */
+  requestId?: number;
+}
+
 export interface Channel {
   readonly kind: 'http' | 'stdio';
-  /** Connects; `onMessage` gets every message from the upstream, `onClose` fires once if the link dies. */
-  start(onMessage: (m: JsonRpcMessage) => void, onClose: (reason: string) => void): Promise<void>;
+  /** Connects; `deliver` gets every message from the upstream, `onClose` fires once if the link dies. */
+  start(deliver: Deliver, onClose: (reason: string) => void): Promise<void>;
   /** Resolves when the message (and, over HTTP, its whole answer) has been handled. */
-  send(message: JsonRpcMessage, opts?: PostOptions): Promise<void>;
+  send(message: JsonRpcMessage, opts?: SendOptions): Promise<void>;
   setProtocolVersion(v: string): void;
+  /** Opens the stream for upstream-initiated messages, where the transport has one. */
+  listen(): void;
   /** Polite end: DELETE the HTTP session, or close stdin and stop the child. */
   close(): Promise<void>;
 }
@@ -20,30 +30,31 @@ export interface Channel {
 export class HttpChannel implements Channel {
   readonly kind = 'http' as const;
   readonly transport: HttpTransport;
-  private onMessage: (m: JsonRpcMessage) => void = () => undefined;
+  private deliver: Deliver = () => undefined;
   private listenAbort: AbortController | undefined;
 
   constructor(
-    cfg: ServerConfig,
+    pool: HttpPool,
     private readonly log: Logger,
   ) {
-    this.transport = new HttpTransport(new URL(cfg.url!), cfg.headers ?? {});
+    this.transport = new HttpTransport(pool);
   }
 
-  async start(onMessage: (m: JsonRpcMessage) => void): Promise<void> {
-    this.onMessage = onMessage;
+  async start(deliver: Deliver): Promise<void> {
+    this.deliver = deliver;
     this.transport.sessionId = undefined;
   }
 
-  send(message: JsonRpcMessage, opts?: PostOptions): Promise<void> {
-    return this.transport.post(message, this.onMessage, opts);
+  send(message: JsonRpcMessage, opts: SendOptions = {}): Promise<void> {
+    const related = opts.requestId;
+    return this.transport.post(message, (m) => this.deliver(m, related), opts);
   }
 
   setProtocolVersion(v: string): void {
     this.transport.protocolVersion = v;
   }
 
-  /** Keeps a GET stream open for upstream-initiated notifications (list_changed), reconnecting while running. */
+  /** Keeps a GET stream open for upstream-initiated messages, reconnecting while the session lives. */
   listen(): void {
     this.listenAbort?.abort();
     const ac = new AbortController();
@@ -52,12 +63,12 @@ export class HttpChannel implements Channel {
       let delay = 500;
       while (!ac.signal.aborted) {
         try {
-          await this.transport.listen(this.onMessage, ac.signal);
+          await this.transport.listen((m) => this.deliver(m, undefined), ac.signal);
           delay = 500;
         } catch (err) {
           if (ac.signal.aborted) return;
           const status = (err as { status?: number }).status;
-          if (status === 405) return; // the upstream offers no stream; that is allowed
+          if (status === 405 || status === 404 || status === 400) return; // no stream offered, or session gone
           this.log.debug('upstream notification stream interrupted', { error: (err as Error).message });
         }
         await new Promise((r) => setTimeout(r, delay).unref());
@@ -70,7 +81,6 @@ export class HttpChannel implements Channel {
   async close(): Promise<void> {
     this.listenAbort?.abort();
     await this.transport.terminate();
-    await this.transport.close();
   }
 }
 
@@ -82,36 +92,33 @@ export class StdioChannel implements Channel {
   constructor(
     private readonly cfg: ServerConfig,
     private readonly log: Logger,
-    private readonly extraEnv: () => Record<string, string> = () => ({}),
+    private readonly extraEnv: Record<string, string> = {},
   ) {}
 
-  async start(onMessage: (m: JsonRpcMessage) => void, onClose: (reason: string) => void): Promise<void> {
+  async start(deliver: Deliver, onClose: (reason: string) => void): Promise<void> {
     this.closing = false;
     // The SDK builds the child's environment from a small safe default set plus what we pass: the gateway's own
-    // environment (and so its secrets) is not inherited.
+    // environment (and so its secrets and its clients' tokens) is not inherited.
     const t = new StdioClientTransport({
       command: this.cfg.command!,
       args: this.cfg.args,
-      env: { ...(this.cfg.env ?? {}), ...this.extraEnv() },
+      env: { ...(this.cfg.env ?? {}), ...this.extraEnv },
       cwd: this.cfg.cwd,
       stderr: 'pipe',
     });
     this.transport = t;
     let closed = false;
-    t.onmessage = (m: JSONRPCMessage) => onMessage(m as JsonRpcMessage);
+    t.onmessage = (m: JSONRPCMessage) => deliver(m as JsonRpcMessage, undefined);
     t.onerror = (err: Error) => this.log.warn('stdio upstream error', { server: this.cfg.id, error: err.message });
     t.onclose = () => {
       if (closed) return;
       closed = true;
       onClose(this.closing ? 'closed' : 'process exited');
     };
-    const stderr = t.stderr;
-    if (stderr) {
-      stderr.on('data', (chunk: Buffer) => {
-        const text = chunk.toString('utf8').trimEnd();
-        if (text) this.log.debug('stdio upstream stderr', { server: this.cfg.id, text: text.slice(0, 2000) });
-      });
-    }
+    t.stderr?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8').trimEnd();
+      if (text) this.log.debug('stdio upstream stderr', { server: this.cfg.id, text: text.slice(0, 2000) });
+    });
     await t.start();
   }
 
@@ -121,6 +128,8 @@ export class StdioChannel implements Channel {
   }
 
   setProtocolVersion(): void {}
+
+  listen(): void {}
 
   get pid(): number | null {
     return this.transport?.pid ?? null;

@@ -22,19 +22,37 @@ export interface PostOptions {
   signal?: AbortSignal;
 }
 
-export class HttpTransport {
-  private readonly pool: Pool;
-  private readonly path: string;
-  sessionId: string | undefined;
-  protocolVersion: string | undefined;
+/** The connection pool to one upstream URL, shared by every MCP session the gateway holds with it. */
+export class HttpPool {
+  readonly pool: Pool;
+  readonly path: string;
 
   constructor(
     readonly url: URL,
-    private readonly staticHeaders: Record<string, string>,
+    readonly staticHeaders: Record<string, string>,
     connections = 128,
   ) {
     this.pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
     this.path = url.pathname + url.search;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => undefined);
+  }
+}
+
+/** One MCP session over Streamable HTTP: the session id and protocol version it carries on every request. */
+export class HttpTransport {
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly staticHeaders: Record<string, string>;
+  sessionId: string | undefined;
+  protocolVersion: string | undefined;
+
+  constructor(shared: HttpPool) {
+    this.pool = shared.pool;
+    this.path = shared.path;
+    this.staticHeaders = shared.staticHeaders;
   }
 
   private headers(extra?: Record<string, string>): Record<string, string> {
@@ -106,10 +124,6 @@ export class HttpTransport {
       // The upstream may already be gone; nothing else to do on the way out.
     }
     this.sessionId = undefined;
-  }
-
-  async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
   }
 }
 

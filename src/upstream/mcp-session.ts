@@ -1,0 +1,208 @@
+/**
+ * One MCP session with an upstream, over any Channel: gateway-assigned request ids, answers matched to requests,
+ * progress tokens made unique, cancellation, and upstream-initiated messages handed to whoever they belong to.
+ */
+import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors/index.js';
+import type { JsonRpcErrorBody, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/json-rpc.js';
+import type { Channel } from './channel.js';
+import { HttpStatusError } from './http-transport.js';
+
+export type UpstreamAnswer = { ok: true; result: unknown } | { ok: false; error: JsonRpcErrorBody };
+
+/** Where upstream-initiated messages go: a client's request stream, or the client session's own stream. */
+export interface Relay {
+  /** A request from the upstream (sampling, elicitation, roots/list, …); resolves with the client's answer. */
+  request(method: string, params: Record<string, unknown> | undefined): Promise<UpstreamAnswer>;
+  notify(message: JsonRpcNotification): void;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  /** Receives messages related to this request (progress with the caller's own token restored, sampling, logs). */
+  relay?: Relay;
+}
+
+interface Pending {
+  resolve: (a: UpstreamAnswer) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  relay?: Relay;
+  clientProgressToken?: string | number;
+}
+
+export interface SessionHooks {
+  /** Upstream messages that relate to no request we can name. */
+  unrelated?: Relay;
+  onClose?: (reason: string) => void;
+}
+
+export class McpSession {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly progress = new Map<string, Pending>();
+  private closed = false;
+  initializeResult: Record<string, unknown> = {};
+
+  constructor(
+    readonly serverId: string,
+    readonly channel: Channel,
+    private readonly defaultTimeoutMs: number,
+    /** A shared session (one STDIO process for every client) may route unrelated messages only when unambiguous. */
+    readonly shared: boolean,
+    public hooks: SessionHooks = {},
+  ) {}
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Starts the channel and runs the initialize handshake with the given client parameters. */
+  async open(initParams: Record<string, unknown>, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    await this.channel.start(
+      (m, related) => this.onMessage(m, related),
+      (reason) => this.onClose(reason),
+    );
+    const init = await this.request('initialize', initParams, { timeoutMs });
+    if (!init.ok) throw new Error(`initialize refused: ${init.error.message}`);
+    this.initializeResult = (init.result ?? {}) as Record<string, unknown>;
+    const v = this.initializeResult.protocolVersion;
+    if (typeof v === 'string') this.channel.setProtocolVersion(v);
+    await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    this.channel.listen();
+    return this.initializeResult;
+  }
+
+  /** Sends a request; resolves with the upstream's answer (a result or its JSON-RPC error). */
+  request(method: string, params: Record<string, unknown> | undefined, opts: RequestOptions = {}): Promise<UpstreamAnswer> {
+    if (this.closed) return Promise.reject(new UpstreamUnavailableError(this.serverId, 'session closed'));
+    const id = this.nextId++;
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    let outParams = params;
+    let progressKey: string | undefined;
+    const meta = params?._meta as Record<string, unknown> | undefined;
+    const clientToken = meta?.progressToken as string | number | undefined;
+    if (clientToken !== undefined) {
+      // Client progress tokens are unique per client only; a shared upstream session needs gateway-unique ones.
+      progressKey = `pc-${id}`;
+      outParams = { ...params, _meta: { ...meta, progressToken: progressKey } };
+    }
+    const message: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: outParams };
+    return new Promise<UpstreamAnswer>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(entry.timer);
+        this.pending.delete(id);
+        if (progressKey) this.progress.delete(progressKey);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const entry: Pending = {
+        resolve: (a) => {
+          cleanup();
+          resolve(a);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+        timer: setTimeout(() => {
+          entry.reject(new UpstreamTimeoutError(this.serverId, timeoutMs));
+          this.cancel(id, 'timeout');
+        }, timeoutMs),
+        relay: opts.relay,
+        clientProgressToken: clientToken,
+      };
+      const onAbort = () => {
+        entry.reject(new UpstreamUnavailableError(this.serverId, 'request cancelled'));
+        this.cancel(id, 'cancelled by client');
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, entry);
+      if (progressKey) this.progress.set(progressKey, entry);
+      this.channel.send(message, { headers: opts.headers, requestId: id }).catch((err: unknown) => {
+        if (!this.pending.has(id)) return;
+        if (err instanceof HttpStatusError && err.status === 404) return entry.reject(err); // caller re-initializes
+        entry.reject(new UpstreamUnavailableError(this.serverId, (err as Error).message, err));
+      });
+    });
+  }
+
+  notify(method: string, params?: Record<string, unknown>): Promise<void> {
+    return this.channel.send({ jsonrpc: '2.0', method, params }).catch(() => undefined);
+  }
+
+  /** Tells the upstream to stop working on a request we no longer wait for (MCP cancellation). */
+  private cancel(id: number, reason: string): void {
+    this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);
+  }
+
+  /** Who gets an upstream-initiated message: the request it relates to, else the session's own relay. */
+  private relayFor(related: number | undefined): Relay | undefined {
+    if (related !== undefined) {
+      const r = this.pending.get(related)?.relay;
+      if (r) return r;
+    }
+    if (!this.shared) return this.hooks.unrelated;
+    // On a shared session a message that names no request belongs to a client only when exactly one is waiting;
+    // guessing between two would hand one client's sampling request or log line to another (checklist C15).
+    let only: Relay | undefined;
+    for (const p of this.pending.values()) {
+      if (!p.relay) continue;
+      if (only) return undefined;
+      only = p.relay;
+    }
+    return only;
+  }
+
+  private onMessage(m: JsonRpcMessage, related: number | undefined): void {
+    if ('method' in m) {
+      if ('id' in m) return this.onServerRequest(m as JsonRpcRequest, related);
+      const n = m as JsonRpcNotification;
+      if (n.method === 'notifications/progress') {
+        const p = (n.params ?? {}) as Record<string, unknown>;
+        const entry = this.progress.get(String(p.progressToken));
+        entry?.relay?.notify({ jsonrpc: '2.0', method: n.method, params: { ...p, progressToken: entry.clientProgressToken } });
+        return;
+      }
+      this.relayFor(related)?.notify(n);
+      return;
+    }
+    const r = m as JsonRpcResponse;
+    if (typeof r.id !== 'number') return;
+    this.pending.get(r.id)?.resolve(r.error ? { ok: false, error: r.error } : { ok: true, result: r.result });
+  }
+
+  private onServerRequest(req: JsonRpcRequest, related: number | undefined): void {
+    const reply = (body: { result: unknown } | { error: JsonRpcErrorBody }) => {
+      const msg = { jsonrpc: '2.0' as const, id: req.id as JsonRpcId, ...body };
+      this.channel.send(msg as JsonRpcResponse).catch(() => undefined);
+    };
+    if (req.method === 'ping') return reply({ result: {} });
+    const relay = this.relayFor(related);
+    if (!relay) return reply({ error: { code: -32601, message: `No client to answer ${req.method} on this session` } });
+    relay.request(req.method, req.params).then(
+      (a) => reply(a.ok ? { result: a.result } : { error: a.error }),
+      (err: unknown) => reply({ error: { code: -32603, message: (err as Error).message ?? 'client did not answer' } }),
+    );
+  }
+
+  private onClose(reason: string): void {
+    this.closed = true;
+    // In-flight calls on a dead link can never be answered: fail them now, clearly.
+    for (const entry of [...this.pending.values()]) entry.reject(new UpstreamUnavailableError(this.serverId, `${reason} during the call`));
+    this.hooks.onClose?.(reason);
+  }
+
+  /** Fails everything still waiting and ends the session politely. */
+  async close(reason = 'session closed'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of [...this.pending.values()]) entry.reject(new UpstreamUnavailableError(this.serverId, reason));
+    await this.channel.close().catch(() => undefined);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
