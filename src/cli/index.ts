@@ -4,6 +4,7 @@ import { startGateway, VERSION } from '../app.js';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { policyCommand } from './policy.js';
+import { runBridge } from '../transport/stdio-bridge.js';
 
 function configPath(opt: string | undefined): string | null {
   return opt ?? process.env.PORTCULLIS_CONFIG ?? null;
@@ -77,6 +78,15 @@ export async function runCli(argv: string[]): Promise<number> {
       const cfg = load(file);
       if (!cfg) return setExit(1);
       process.stdout.write(`${cfg.source}: valid (${cfg.servers.length} servers, auth ${cfg.auth.mode})\n`);
+    });
+
+  program
+    .command('bridge')
+    .description('relay an MCP client on stdin/stdout to a Portcullis gateway over Streamable HTTP')
+    .requiredOption('--url <url>', 'gateway endpoint, e.g. http://127.0.0.1:8080/mcp')
+    .option('--token-file <file>', 'file holding the bearer token (re-read on every request)')
+    .action(async (o: { url: string; tokenFile?: string }) => {
+      await runBridge({ url: o.url, tokenFile: o.tokenFile, log: (m) => process.stderr.write(`portcullis bridge: ${m}\n`) });
     });
 
   program.addCommand(policyCommand(setExit));
