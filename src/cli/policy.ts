@@ -44,14 +44,24 @@ export function policyTest(dirs: string[], floor: number): number {
   return 0;
 }
 
-export function policyBuild(dir: string, out: string, revision?: string): number {
+export interface SigningOptions {
+  signingKey?: string;
+  signingAlg?: string;
+  claimsFile?: string;
+}
+
+export function policyBuild(dir: string, out: string, revision?: string, signing: SigningOptions = {}): number {
   if (!existsSync(dir)) {
     process.stderr.write(`policy directory ${dir} does not exist\n`);
     return 2;
   }
   mkdirSync(dirname(resolve(out)), { recursive: true });
-  const args = ['build', '-t', 'wasm', '-e', ENTRYPOINT_VISIBLE, '-e', ENTRYPOINT_DECISION, '-o', out];
+  // Bundle mode (-b): the directory is the bundle root, which is what signing requires.
+  const args = ['build', '-b', '-t', 'wasm', '-e', ENTRYPOINT_VISIBLE, '-e', ENTRYPOINT_DECISION, '-o', out];
   if (revision) args.push('--revision', revision);
+  if (signing.signingKey) args.push('--signing-key', signing.signingKey);
+  if (signing.signingAlg) args.push('--signing-alg', signing.signingAlg);
+  if (signing.claimsFile) args.push('--claims-file', signing.claimsFile);
   args.push(dir);
   const r = runOpa(args, true);
   if (r.status !== 0) {
@@ -76,6 +86,9 @@ export function policyCommand(setExit: (code: number) => void): Command {
     .argument('[dir]', 'policy directory', 'policies')
     .option('-o, --out <file>', 'bundle file to write', 'bundles/policy.tar.gz')
     .option('--revision <rev>', 'revision recorded in the bundle manifest (reported in every decision)')
-    .action((dir: string, o: { out: string; revision?: string }) => setExit(policyBuild(dir, o.out, o.revision)));
+    .option('--signing-key <file>', 'sign the bundle with this private key (PEM) or HMAC secret')
+    .option('--signing-alg <alg>', 'signature algorithm (default RS256)')
+    .option('--claims-file <file>', 'extra JWT claims for the signature, e.g. {"scope": "write"}')
+    .action((dir: string, o: { out: string; revision?: string } & SigningOptions) => setExit(policyBuild(dir, o.out, o.revision, o)));
   return cmd;
 }

@@ -2,6 +2,13 @@
 import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
+import { verifyBundle, type VerificationConfig } from './bundle-signature.js';
+import type { CryptoKey, KeyObject } from 'jose';
+
+export interface Verifier {
+  config: VerificationConfig;
+  key: CryptoKey | KeyObject;
+}
 
 export interface Bundle {
   wasm: Buffer;
@@ -90,8 +97,10 @@ function mergeData(files: Map<string, Buffer>): Record<string, unknown> {
   return root;
 }
 
-export async function parseBundle(gz: Buffer): Promise<Bundle> {
+/** Unpacks, verifies the signature when one is required (or present), and extracts the policy and its data. */
+export async function parseBundle(gz: Buffer, verifier?: Verifier): Promise<Bundle> {
   const files = await readArchive(gz);
+  await verifyBundle(files, verifier?.config, verifier?.key);
   let revision = '';
   const manifest = files.get('/.manifest');
   let wasmPath = '/policy.wasm';

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import { parseBundle, type Bundle } from './bundle.js';
+import { parseBundle, type Bundle, type Verifier } from './bundle.js';
 
 export const ENTRYPOINT_VISIBLE = 'portcullis/visible';
 export const ENTRYPOINT_DECISION = 'portcullis/decision';
@@ -27,6 +27,8 @@ interface Loaded {
 export interface PolicyEngineOptions {
   timeoutMs: number;
   maxMemoryPages: number;
+  /** When set, only bundles signed with this key are activated. */
+  verifier?: Verifier;
 }
 
 export class PolicyEngine {
@@ -45,7 +47,7 @@ export class PolicyEngine {
    */
   async activate(archive: Buffer): Promise<ActiveBundle> {
     const sha256 = createHash('sha256').update(archive).digest('hex');
-    const bundle: Bundle = await parseBundle(archive);
+    const bundle: Bundle = await parseBundle(archive, this.opts.verifier);
     // Initial memory is small; maximum caps what a huge input can make it grow to (then evaluation fails, closed).
     const policy = await loadPolicy(bundle.wasm, { initial: 5, maximum: this.opts.maxMemoryPages });
     policy.setData(bundle.data);
