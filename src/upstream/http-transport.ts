@@ -139,6 +139,8 @@ async function readSse(body: Dispatcher.ResponseData['body'], onMessage: (m: Jso
       }
     },
   });
-  body.setEncoding('utf8');
-  for await (const chunk of body) parser.feed(chunk as string);
+  // undici hands over Buffers; a streaming decoder keeps a multi-byte character split across chunks intact.
+  const decoder = new TextDecoder();
+  for await (const chunk of body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+  parser.feed(decoder.decode());
 }
