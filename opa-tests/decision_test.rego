@@ -134,12 +134,26 @@ test_wrong_action_denied if {
 }
 
 test_reasons_accumulate_sorted if {
-	inp := object.union(notes_call(subject([]), "read_note"), {"action": "resources/read"})
+	inp := object.union(notes_call(subject([]), "read_note"), {"action": "sampling/createMessage"})
 	d := portcullis.decision with input as inp
 	d.reasons == [
 		"no role of this subject grants access to any tool",
-		"unsupported action for decision: resources/read",
+		"unsupported action for decision: sampling/createMessage",
 	]
+}
+
+test_list_and_completion_actions_are_not_decided if {
+	every action in ["tools/list", "prompts/list", "resources/list", "resources/templates/list", "completion/complete"] {
+		inp := object.union(notes_call(subject(["admin"]), "read_note"), {"action": action})
+		d := portcullis.decision with input as inp
+		d == {"outcome": "deny", "reasons": [concat("", ["unsupported action for decision: ", action])]}
+	}
+}
+
+test_missing_action_denied if {
+	inp := object.remove(notes_call(subject(["admin"]), "read_note"), ["action"])
+	d := portcullis.decision with input as inp
+	d == {"outcome": "deny", "reasons": ["no policy rule allowed this call"]}
 }
 
 test_missing_tool_default_deny if {

@@ -110,3 +110,94 @@ pii_reader_redact := {
 }
 
 approval := {"approvers": ["reviewers"], "timeout_seconds": 300}
+
+# --- prompts, resources, resource templates ---------------------------------
+
+# As they appear in prompts/list, resources/list and resources/templates/list
+# inputs: the upstream's fields, plus the gateway's "key" and "server".
+list_prompt(server, name) := {
+	"key": concat("__", [server.id, name]),
+	"name": name,
+	"title": name,
+	"description": name,
+	"arguments": [{"name": "topic", "required": false}],
+	"server": server,
+}
+
+list_resource(server, uri) := {
+	"key": concat("__", [server.id, uri]),
+	"uri": uri,
+	"name": uri,
+	"mimeType": "text/plain",
+	"server": server,
+}
+
+list_template(server, uri_template) := {
+	"key": concat("__", [server.id, uri_template]),
+	"uriTemplate": uri_template,
+	"name": uri_template,
+	"server": server,
+}
+
+all_prompts := [
+	list_prompt(notes_server, "summarize_note"),
+	list_prompt(notes_server, "draft_note"),
+	list_prompt(files_server, "explain_file"),
+]
+
+all_prompt_keys := {p.key | some p in all_prompts}
+
+all_resources := [
+	list_resource(notes_server, "note://n1"),
+	list_resource(notes_server, "note://n2"),
+	list_resource(files_server, "file:///srv/a.txt"),
+]
+
+all_resource_keys := {r.key | some r in all_resources}
+
+notes_resource_keys := {"notes__note://n1", "notes__note://n2"}
+
+all_templates := [
+	list_template(notes_server, "note://{id}"),
+	list_template(files_server, "file:///{path}"),
+]
+
+all_template_keys := {"notes__note://{id}", "files__file:///{path}"}
+
+# input.prompts / input.resources / input.resource_templates under their action.
+items_input(action, field, subj, items) := {
+	"action": action,
+	"subject": subj,
+	field: items,
+	"request": request,
+}
+
+prompts_list(subj, items) := items_input("prompts/list", "prompts", subj, items)
+
+resources_list(subj, items) := items_input("resources/list", "resources", subj, items)
+
+templates_list(subj, items) := items_input("resources/templates/list", "resource_templates", subj, items)
+
+# prompts/get: the prompt as the gateway sends it (key, name, server).
+prompt_get(subj, server, name, args) := {
+	"action": "prompts/get",
+	"subject": subj,
+	"server": server,
+	"prompt": {"key": concat("__", [server.id, name]), "name": name, "server": server},
+	"arguments": args,
+	"request": request,
+}
+
+# resources/read|subscribe|unsubscribe: the resource as the gateway sends it.
+resource_op(subj, action, server, uri) := {
+	"action": action,
+	"subject": subj,
+	"server": server,
+	"resource": {"key": concat("__", [server.id, uri]), "uri": uri, "server": server},
+	"arguments": {},
+	"request": request,
+}
+
+resource_read(subj, server, uri) := resource_op(subj, "resources/read", server, uri)
+
+resource_actions := ["resources/read", "resources/subscribe", "resources/unsubscribe"]

@@ -1,5 +1,9 @@
 # What the gateway must scrub: JSON-pointer drops and regex masks.
 #
+# The same redact object is returned for every decision action: "arguments" are
+# the tool or prompt arguments (an empty object for resources/*), "result" is
+# the CallToolResult, GetPromptResult or ReadResourceResult.
+#
 # The gateway applies "mask" patterns as JavaScript RegExp with flag g to every
 # string value; the patterns in data.json are written to be valid and to mean
 # the same in Go RE2 (tested in opa-tests with regex.match) and JavaScript, and
@@ -48,12 +52,15 @@ named_mask(name) := {
 
 # JSON pointers from data.portcullis.drop.{arguments,result}[<server id>][<tool name>],
 # plus the entries under the tool name "*" that apply to every tool of the server.
+# Tools only: the pointers are written against tool arguments and CallToolResult,
+# so prompts/get and resources/* get masks but no drops.
 argument_drops := pointers_for(data.portcullis.drop.arguments)
 
 result_drops := pointers_for(data.portcullis.drop.result)
 
 pointers_for(table) := [p |
 	some p in {q |
+		input.action == "tools/call"
 		some name in [input.tool.name, "*"]
 		some q in table[input.server.id][name]
 	}

@@ -2,7 +2,7 @@
  * tools/call, stage by stage in order: catalog → policy → approval → credentials → validation → redaction of
  * arguments → upstream → redaction of the result; the audit record is written in `finally`, exactly once.
  */
-import type { AwaitApproval } from '../approval/index.js';
+import { approvalOfError, approvalProgress, type AwaitApproval } from '../approval/index.js';
 import type { AuditOutcome, AuditRecord, AuditSink } from '../audit/index.js';
 import { Catalog } from '../catalog/index.js';
 import type { IssueCredentials } from '../credentials/index.js';
@@ -50,25 +50,26 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       remote: ctx.remote,
     };
     try {
-      // 3. catalog: which server, which tool.
+      // 3. catalog (with 4a below): which server, which tool.
       if (typeof name !== 'string') throw new InvalidParamsError('tools/call: params.name must be a string', { field: 'name' });
       const args = params.arguments ?? {};
       if (typeof args !== 'object' || args === null || Array.isArray(args)) {
         throw new InvalidParamsError('tools/call: params.arguments must be an object', { field: 'arguments' });
       }
+      // 4a. visibility comes before the catalog answers: with no policy every name gets the same refusal, and
+      // afterwards a hidden tool is answered exactly like a missing one (no existence oracle, checklist C21).
+      const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation);
+      rec.bundle = bundleRef(authorizer);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
       const entry = catalog.resolve(ctx.serverId, name);
       if (!entry) throw new UnknownToolError(name);
       rec.server = entry.server.id;
       rec.tool = entry.tool.name;
-
-      // 4. policy: first visibility (a hidden tool is answered exactly like a missing one), then the decision.
-      const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation);
-      rec.bundle = bundleRef(authorizer);
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
       if (!vis.keys.has(entry.key)) {
         rec.reasons = ['tool not visible to subject'];
         throw new UnknownToolError(name);
       }
+      // 4b. the decision.
       const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts);
       rec.latency_ms.policy = d.micros / 1000;
       if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId);
@@ -77,7 +78,19 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       if (decision.outcome === 'deny') throw new PolicyDeniedError(decision.reasons, ctx.decisionId);
 
       // 5. approval: a call that needs a human waits for one, or does not run.
-      if (decision.outcome === 'needs_approval') await awaitApproval({ decisionId: ctx.decisionId, decision });
+      if (decision.outcome === 'needs_approval') {
+        rec.approval = await awaitApproval({
+          decisionId: ctx.decisionId,
+          decision,
+          subject: ctx.subject,
+          serverId: entry.server.id,
+          tool: entry.tool.name,
+          arguments: args as Record<string, unknown>,
+          bundleRevision: rec.bundle?.revision,
+          signal: ctx.signal,
+          onProgress: approvalProgress(ctx.relay, params),
+        });
+      }
 
       // 6. credentials: what this call carries downstream.
       const injection = await issueCredentials(entry, decision);
@@ -112,6 +125,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       return result;
     } catch (err) {
       rec.outcome = outcomeOf(err, rec);
+      rec.approval ??= approvalOfError(err);
       if (err instanceof GatewayError) {
         rec.error_code = err.code;
         rec.stage = err.stage;

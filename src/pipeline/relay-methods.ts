@@ -9,7 +9,7 @@ import { GatewayError, InvalidParamsError, PolicyDeniedError, PolicyUnavailableE
 import { INVALID_PARAMS } from '../errors/codes.js';
 import type { Authorizer, ListKind } from '../policy/index.js';
 import { emptyReport, redact } from '../redaction/index.js';
-import type { AwaitApproval } from '../approval/index.js';
+import { approvalOfError, approvalProgress, type AwaitApproval } from '../approval/index.js';
 import { auditSubject } from './audit-subject.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 
@@ -77,6 +77,7 @@ export function createRelayMethods(deps: RelayDeps) {
         rec.outcome = err.stage === 'approval' ? 'approval_required' : err instanceof PolicyUnavailableError ? 'error' : err.stage === 'upstream' && rec.upstream_error ? 'allow' : err.stage === 'upstream' ? 'error' : 'deny';
         if (rec.reasons.length === 0 && err.data?.reasons) rec.reasons = err.data.reasons as string[];
       }
+      rec.approval ??= approvalOfError(err);
       throw err;
     } finally {
       rec.latency_ms.total = elapsedMs(ctx.started);
@@ -179,13 +180,26 @@ export function createRelayMethods(deps: RelayDeps) {
       const vis = authorizer.visibleItems(ctx.subject, listAction, kind === 'prompt' ? 'prompts' : 'resources', [item], ctx.facts);
       if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
       if (!vis.keys.has(key)) throw new NotFoundError(kind, name);
-      const args = (params.arguments ?? {}) as Record<string, unknown>;
+      // Only prompts take arguments; whatever else a client sends under resources/* is not policy's input.
+      const args = kind === 'prompt' ? ((params.arguments ?? {}) as Record<string, unknown>) : {};
       const d = authorizer.decideTarget(ctx.subject, { action: method, server, kind, item, arguments: args }, ctx.facts);
       rec.latency_ms.policy = d.micros / 1000;
       if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId);
       rec.reasons = d.decision.reasons;
       if (d.decision.outcome === 'deny') throw new PolicyDeniedError(d.decision.reasons, ctx.decisionId);
-      if (d.decision.outcome === 'needs_approval') await deps.awaitApproval({ decisionId: ctx.decisionId, decision: d.decision });
+      if (d.decision.outcome === 'needs_approval') {
+        rec.approval = await deps.awaitApproval({
+          decisionId: ctx.decisionId,
+          decision: d.decision,
+          subject: ctx.subject,
+          serverId,
+          tool: `${kind}:${upstreamName}`,
+          arguments: args,
+          bundleRevision: rec.bundle?.revision,
+          signal: ctx.signal,
+          onProgress: approvalProgress(ctx.relay, params),
+        });
+      }
       const report = emptyReport();
       const outParams: Record<string, unknown> = { ...params, [kind === 'prompt' ? 'name' : 'uri']: upstreamName };
       if (kind === 'prompt') outParams.arguments = redact(args, d.decision.redactArguments, report);
@@ -204,18 +218,22 @@ export function createRelayMethods(deps: RelayDeps) {
     const ref = (params.ref ?? {}) as Record<string, unknown>;
     const isPrompt = ref.type === 'ref/prompt';
     const name = isPrompt ? ref.name : ref.uri;
-    if (typeof name !== 'string') throw new InvalidParamsError('completion/complete: params.ref must name a prompt or a resource');
-    const { serverId, upstreamName } = locate(ctx, isPrompt ? 'prompt' : 'resource', name);
-    const server = catalog.servers.get(serverId)!.view;
-    const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
-    const item = isPrompt ? { key, name: upstreamName, server } : { key, uriTemplate: upstreamName, uri: upstreamName, server };
-    const vis = authorizer.visibleItems(ctx.subject, isPrompt ? 'prompts/list' : 'resources/templates/list', isPrompt ? 'prompts' : 'resource_templates', [item], ctx.facts);
-    if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
-    if (!vis.keys.has(key)) throw new NotFoundError(isPrompt ? 'prompt' : 'resource', name);
-    const outRef = isPrompt ? { ...ref, name: upstreamName } : ref;
-    const a = await ctx.upstreams.request(serverId, 'completion/complete', { ...params, ref: outRef }, { signal: ctx.signal, relay: ctx.relay });
-    if (!a.ok) throw new UpstreamRpcError(serverId, a.error);
-    return a.result;
+    const rec = record(ctx, 'completion/complete');
+    return audited(ctx, rec, async () => {
+      if (typeof name !== 'string') throw new InvalidParamsError('completion/complete: params.ref must name a prompt or a resource');
+      rec.target = name.slice(0, 512);
+      const { serverId, upstreamName } = locate(ctx, isPrompt ? 'prompt' : 'resource', name);
+      const server = catalog.servers.get(serverId)!.view;
+      const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
+      const item = isPrompt ? { key, name: upstreamName, server } : { key, uriTemplate: upstreamName, uri: upstreamName, server };
+      const vis = authorizer.visibleItems(ctx.subject, isPrompt ? 'prompts/list' : 'resources/templates/list', isPrompt ? 'prompts' : 'resource_templates', [item], ctx.facts);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.keys.has(key)) throw new NotFoundError(isPrompt ? 'prompt' : 'resource', name);
+      const outRef = isPrompt ? { ...ref, name: upstreamName } : ref;
+      rec.server = serverId;
+      const a = await ctx.upstreams.request(serverId, 'completion/complete', { ...params, ref: outRef }, { signal: ctx.signal, relay: ctx.relay });
+      return upstreamAnswer(serverId, a, rec);
+    });
   }
 
   /** logging/setLevel: applies to every upstream session this endpoint reaches. */
