@@ -16,6 +16,8 @@ function walk(node, path) {
     const def = v.default !== undefined ? ` Default: \`${JSON.stringify(v.default)}\`.` : '';
     rows.push(`| \`${p}\`${req} | ${typeOf(v)} | ${v.description ?? ''}${def} |`);
     if (v.type === 'object' && v.properties) walk(v, `${p}.`);
+    // A map of named entries (e.g. credentials.<name>): document the entry's own fields under a placeholder.
+    if (v.type === 'object' && v.additionalProperties?.properties) walk(v.additionalProperties, `${p}.<name>.`);
     if (v.type === 'array' && v.items?.properties) walk(v.items, `${p}[].`);
   }
 }

@@ -4,6 +4,10 @@
 # "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# npm puts node_modules/.bin first on PATH, and the `node` dev dependency (Node 22, for the conformance suite only)
+# links a `node` there: drop it so everything else runs on the system Node 20.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/node_modules/\.bin$' | paste -sd: -)
+export PATH
 bash scripts/setup.sh || { echo "0 passed, 1 failed (set-up failed)"; exit 1; }
 
 RESULTS=.run/test-results
@@ -42,6 +46,14 @@ mapfile -t unit < <(find src test/unit -name '*.test.ts' 2>/dev/null | sort)
 run_node_tests unit "${unit[@]}"
 mapfile -t integration < <(find test/integration -name '*.test.ts' 2>/dev/null | sort)
 run_node_tests integration "${integration[@]}"
+
+# The official MCP conformance suite (Node 22), against our fixture directly and through the gateway.
+for mode in direct through-gateway; do
+  echo "== conformance: $mode"
+  flag=""; [ "$mode" = through-gateway ] && flag="--through-gateway"
+  node test/conformance/run.mjs $flag --tap "$RESULTS/conformance-$mode.tap" || status=1
+  add_counts "$RESULTS/conformance-$mode.tap"
+done
 
 echo
 echo "${total_pass} passed, ${total_fail} failed"

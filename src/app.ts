@@ -1,16 +1,16 @@
 /** The composition root: builds every stage from the frozen config, and starts and stops them in order. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApprovalGate } from './approval/index.js';
+import { createApprovals } from './approval/index.js';
 import { createAuditSink, type AuditSink } from './audit/index.js';
 import { Catalog } from './catalog/index.js';
 import type { GatewayConfig } from './config/index.js';
-import { createCredentialIssuer } from './credentials/index.js';
+import { createCredentials } from './credentials/index.js';
 import { createAuthenticator, createDevKeys, DEV_ISSUER, type Authenticate } from './identity/index.js';
 import { createCallTool } from './pipeline/call-tool.js';
 import { createListTools } from './pipeline/list-tools.js';
 import { createRelayMethods } from './pipeline/relay-methods.js';
-import { BundleWatcher, createAuthorizer, PolicyEngine } from './policy/index.js';
+import { BundleWatcher, createAuthorizer, loadVerificationKey, PolicyEngine } from './policy/index.js';
 import type { Logger } from './telemetry/logger.js';
 import { isLoopback } from './transport/guards.js';
 import { createHttpApp } from './transport/http-app.js';
@@ -57,7 +57,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   }
 
   // Policy.
-  const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages });
+  const v = cfg.policy.verification;
+  const verifier = v ? { config: v, key: await loadVerificationKey(v) } : undefined;
+  const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages, verifier });
   const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds });
   const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log });
   await watcher.start();
@@ -66,6 +68,10 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id));
   const catalog = new Catalog();
   const upstreams = cfg.servers.map((s) => new Upstream(s, log));
+  // Before the upstreams start: a STDIO upstream with a credential profile needs it in its environment at spawn.
+  const credentials = createCredentials({ config: cfg, log });
+  credentials.start();
+  for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
   for (const u of upstreams) {
     catalog.addServer(u);
     u.on('tools', () => broadcastToolsChanged(sessions, u.id));
@@ -74,13 +80,17 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   // Upstreams connect concurrently; a slow or absent one does not hold up the others (readyz reports it).
   await Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]);
 
+  // Approvals: without an `approvals:` section, calls that need approval are refused at once.
+  const approvals = createApprovals({ config: cfg.approvals, auth: cfg.auth, issuer, publicUrl: cfg.publicUrl, authenticate, audit, log });
+  await approvals.start();
+
   const listTools = createListTools({ catalog, authorizer, audit });
-  const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: createApprovalGate(), audit });
+  const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval, audit });
   const callTool = createCallTool({
     catalog,
     authorizer,
-    awaitApproval: createApprovalGate(),
-    issueCredentials: createCredentialIssuer(),
+    awaitApproval: approvals.awaitApproval,
+    issueCredentials: credentials.issueCredentials,
     audit,
     log,
   });
@@ -90,7 +100,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const loopback = isLoopback(cfg.listen.host);
   const app = createHttpApp({
     origin: {
-      allowedOrigins: [...cfg.http.allowedOrigins],
+      // The gateway's own public origin is where the approvals console runs; its requests are not a rebinding attack.
+      allowedOrigins: [...cfg.http.allowedOrigins, ...(cfg.publicUrl ? [new URL(cfg.publicUrl).origin] : [])],
       allowedHosts: cfg.http.allowedHosts ? [...cfg.http.allowedHosts] : loopback ? ['localhost', '127.0.0.1', '[::1]'] : undefined,
       loopbackOnly: loopback,
     },
@@ -99,6 +110,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     issuer,
     scopes: [...cfg.auth.requiredScopes],
     log,
+    routes: approvals.router,
     readiness: () => {
       const bundle = engine.bundle;
       const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
@@ -109,6 +121,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           bundle: bundle ? { revision: bundle.revision, activatedAt: bundle.activatedAt.toISOString(), state: watcher.status() } : null,
           bundleError: watcher.error,
           upstreams: ups,
+          // Reported, not gating: a Vault outage fails only the calls that need a credential.
+          vault: credentials.status(),
           draining,
         },
       };
@@ -143,12 +157,15 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const port = (server.address() as AddressInfo).port;
   const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
   const url = `http://${host}:${port}/mcp`;
+  approvals.setListenUrl(`http://${host}:${port}`);
   log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'stop') => {
     stopping ??= (async () => {
       draining = true;
+      // Held calls cannot finish within a grace period measured in seconds: withdraw them so their clients get an answer.
+      await approvals.drain('the gateway is shutting down');
       log.info('shutting down: no new sessions, waiting for in-flight calls', { reason, inflight: inflight.count, graceSeconds: cfg.shutdown.graceSeconds });
       const deadline = Date.now() + cfg.shutdown.graceSeconds * 1000;
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -158,6 +175,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       server.closeAllConnections();
       watcher.stop();
       await Promise.all(upstreams.map((u) => u.stop()));
+      // After the upstreams: no call can still be using a lease when it is revoked.
+      await credentials.stop();
+      await approvals.stop();
       await audit.close();
       log.info('shutdown complete');
     })();

@@ -33,6 +33,16 @@ export interface AuditRecord {
   latency_ms: { total: number; policy?: number; upstream?: number };
   upstream_error?: boolean;
   remote?: string;
+  /** Human approval of this call, or the approval a reviewer action concerns (src/approval). */
+  approval?: {
+    id: string;
+    status: 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn';
+    reviewer?: { iss?: string; sub: string };
+    comment?: string;
+    closed_reason?: string;
+    requester?: { iss?: string; sub: string; client_id?: string };
+    call_hash?: string;
+  };
 }
 
 export interface AuditSink {
@@ -66,7 +76,8 @@ export function createAuditSink(opts: AuditOptions): AuditSink {
   return {
     record(rec) {
       rec.timestamp ??= new Date().toISOString();
-      logger.info({ message: '', record: rec });
+      // log({level, …}), not info({…}): winston 3.19's info(object) keeps only message and level, dropping the record.
+      logger.log({ level: 'info', message: '', record: rec });
     },
     hash(value) {
       return `hmac-sha256:${createHmac('sha256', key).update(value).digest('hex').slice(0, 32)}`;

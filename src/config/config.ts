@@ -33,6 +33,46 @@ export interface ServerConfig {
   labels: Record<string, string>;
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  credentials?: { default?: string; allowed: string[] };
+}
+
+export interface VaultAuthConfig {
+  method: 'approle' | 'token';
+  mount: string;
+  roleId?: string;
+  roleIdFile?: string;
+  roleIdEnv?: string;
+  secretIdFile?: string;
+  secretIdEnv?: string;
+  tokenFile?: string;
+  tokenEnv: string;
+}
+
+export interface VaultConfig {
+  address?: string;
+  namespace?: string;
+  caFile?: string;
+  requestTimeoutMs: number;
+  auth: VaultAuthConfig;
+  leases: { renewFraction: number; safetyMarginSeconds: number; idleSeconds: number };
+}
+
+export interface CredentialProfileConfig {
+  source: 'dynamic' | 'kv-v2';
+  path: string;
+  cacheSeconds: number;
+  headers?: Record<string, string>;
+  env?: Record<string, string>;
+}
+
+export interface ApprovalsConfig {
+  defaultTimeoutSeconds: number;
+  maxTimeoutSeconds: number;
+  progressIntervalSeconds: number;
+  retainClosedSeconds: number;
+  store: { kind: 'memory' | 'redis'; redis?: { url?: string; urlEnv?: string; keyPrefix: string } };
+  console: { issuer?: string; clientId?: string; clientSecretEnv?: string; scopes: string[]; sessionTtlSeconds: number; sessionKeyEnv?: string };
+  webhook?: { url: string; secretEnv: string; maxAttempts: number; timeoutMs: number; initialBackoffMs: number };
 }
 
 export interface GatewayConfig {
@@ -43,8 +83,18 @@ export interface GatewayConfig {
   http: { allowedOrigins: string[]; allowedHosts?: string[]; maxBodyBytes: number };
   sessions: { idleTimeoutSeconds: number; max: number };
   auth: AuthConfig;
-  policy: { bundle: string; timeoutMs: number; listCacheSeconds: number; pollIntervalMs: number; maxMemoryPages: number };
+  policy: {
+    bundle: string;
+    timeoutMs: number;
+    listCacheSeconds: number;
+    pollIntervalMs: number;
+    maxMemoryPages: number;
+    verification?: { keyFile: string; algorithm: string; keyId: string; scope?: string };
+  };
   servers: ServerConfig[];
+  vault?: VaultConfig;
+  credentials: Record<string, CredentialProfileConfig>;
+  approvals?: ApprovalsConfig;
   audit: { file?: string; stdout: boolean; hmacKeyEnv?: string };
   log: { level: 'error' | 'warn' | 'info' | 'debug' };
   shutdown: { graceSeconds: number };

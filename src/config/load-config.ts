@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import type { GatewayConfig } from './config.js';
+import { checkCredentialConfig } from '../credentials/check-config.js';
+import type { GatewayConfig, VaultConfig } from './config.js';
 
 const require = createRequire(import.meta.url);
 const schema = require('./config.schema.json') as Record<string, unknown>;
@@ -71,6 +72,8 @@ export function buildConfig(doc: unknown, source: string, baseDir: string): Gate
   // Sections whose every field has a default may be omitted entirely.
   for (const key of ['listen', 'http', 'sessions', 'audit', 'log', 'shutdown']) raw[key] ??= {};
   raw.auth ??= { mode: 'none' };
+  raw.credentials ??= {};
+  if (raw.vault && typeof raw.vault === 'object') (raw.vault as Record<string, unknown>).leases ??= {};
   if (!validateSchema(raw)) {
     const problems = [...new Set((validateSchema.errors ?? []).map(describe).filter((x): x is string => x !== null))];
     // oneOf failures with no branch error (e.g. both url and command) still need a message.
@@ -94,10 +97,21 @@ export function buildConfig(doc: unknown, source: string, baseDir: string): Gate
   });
   if (cfg.auth.mode === 'jwt' && cfg.auth.jwks?.file) cfg.auth.jwks.file = resolvePath(baseDir, cfg.auth.jwks.file);
   if (cfg.auth.mode !== 'dev' && cfg.auth.devIdentities) problems.push('auth.devIdentities: only allowed with auth.mode dev');
+  problems.push(...checkCredentialConfig(cfg));
+  if (cfg.vault) resolveVaultPaths(cfg.vault, baseDir);
   if (problems.length > 0) throw new ConfigError(source, problems);
   cfg.policy.bundle = resolvePath(baseDir, cfg.policy.bundle);
+  if (cfg.policy.verification) cfg.policy.verification.keyFile = resolvePath(baseDir, cfg.policy.verification.keyFile);
   if (cfg.audit.file) cfg.audit.file = resolvePath(baseDir, cfg.audit.file);
   return deepFreeze({ ...cfg, source } as GatewayConfig);
+}
+
+function resolveVaultPaths(v: VaultConfig, baseDir: string): void {
+  if (v.caFile) v.caFile = resolvePath(baseDir, v.caFile);
+  for (const k of ['roleIdFile', 'secretIdFile', 'tokenFile'] as const) {
+    const f = v.auth[k];
+    if (f) v.auth[k] = resolvePath(baseDir, f);
+  }
 }
 
 function resolvePath(baseDir: string, p: string): string {

@@ -1,2 +1,3 @@
-/** Credentials (stage 6): downstream credentials injected at routing time; agents never hold them. */
-export { createCredentialIssuer, type IssueCredentials, type Injection } from './credentials.js';
+/** Credentials (stage 6): downstream credentials leased from Vault and injected at routing time; agents never hold them. */
+export { createCredentials, type Credentials, type IssueCredentials, type Injection, type RecyclableUpstream } from './credentials.js';
+export { checkCredentialConfig } from './check-config.js';

@@ -18,6 +18,8 @@ export interface HttpAppOptions {
   scopes: string[];
   log: Logger;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  /** More routes (the approvals API and console), mounted after the guards and before the 404. */
+  routes?: express.Router;
   endpoint: Omit<McpEndpointDeps, 'challenge'>;
 }
 
@@ -74,6 +76,8 @@ export function createHttpApp(opts: HttpAppOptions): express.Express {
       refuse(res, 405, 'Method Not Allowed');
     });
   }
+
+  if (opts.routes) app.use(opts.routes);
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'not found' });

@@ -189,3 +189,27 @@ export async function waitFor(fn, { timeoutMs = 30_000, everyMs = 100, what = 'c
 export function maxListenerWarnings(proc) {
   return (proc?.stderr.match(/MaxListenersExceededWarning/g) ?? []).length;
 }
+
+/** Busy ticks of the whole machine (all cores) from /proc/stat: user+nice+system+irq+softirq+steal. */
+export function machineTicks() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] ?? 0);
+}
+
+/**
+ * Waits (up to maxMs) for a window of `windowMs` in which the machine is busier than `maxCores` only because of
+ * `ownPids`. Other sessions may run test suites on the same two cores; this keeps them out of the cells when possible.
+ * Returns the foreign load (cores) of the last window.
+ */
+export async function waitQuiet({ maxMs = 20_000, windowMs = 1000, maxCores = 0.25, ownPids = [] } = {}) {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const own0 = ownPids.reduce((s, p) => s + cpuTicks(p), 0);
+    const m0 = machineTicks();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const own = ownPids.reduce((s, p) => s + cpuTicks(p), 0) - own0;
+    const foreignCores = ((machineTicks() - m0 - own) * 1000) / CLK_TCK / windowMs;
+    if (foreignCores <= maxCores || Date.now() >= deadline) return Math.max(0, foreignCores);
+  }
+}
