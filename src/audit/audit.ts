@@ -25,6 +25,8 @@ export interface AuditRecord {
   target?: string;
   arguments?: unknown;
   erased?: string[];
+  /** The credential profile and a label of the lease a call carried; never the secret. */
+  credential?: { profile: string; lease?: string };
   masked?: Record<string, number>;
   bundle?: { revision: string; generation: number } | null;
   error_code?: number;

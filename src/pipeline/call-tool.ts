@@ -15,7 +15,7 @@ import {
   UpstreamRpcError,
 } from '../errors/index.js';
 import type { Authorizer } from '../policy/index.js';
-import { emptyReport, redact } from '../redaction/index.js';
+import { emptyReport, redact, scrubSecrets } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 import { auditSubject } from './audit-subject.js';
@@ -94,6 +94,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
 
       // 6. credentials: what this call carries downstream.
       const injection = await issueCredentials(entry, decision);
+      if (injection.audit) rec.credential = injection.audit;
 
       // 7. validation: nothing schema-invalid reaches the upstream.
       catalog.validatorFor(entry)(args as Record<string, unknown>);
@@ -117,8 +118,9 @@ export function createCallTool(deps: CallToolDeps): CallTool {
         throw new UpstreamRpcError(entry.server.id, answer.error);
       }
 
-      // 9b. redaction of the result, before the client sees it.
-      const result = redact(answer.result, decision.redactResult, report);
+      // 9b. redaction of the result, before the client sees it: first any injected credential echoed back,
+      // then what policy says.
+      const result = redact(scrubSecrets(answer.result, injection.secrets, report), decision.redactResult, report);
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
       rec.outcome = 'allow';
