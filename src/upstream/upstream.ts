@@ -183,6 +183,9 @@ export class Upstream extends EventEmitter {
   async controlSession(): Promise<McpSession> {
     if (this.stopped) throw new UpstreamUnavailableError(this.id, 'gateway is shutting down');
     if (this.control && this.stateValue === 'ok') return this.control;
+    // While a restart is scheduled, calls fail fast: connecting on demand would let a stream of calls turn a
+    // crash-looping process into a fork loop and defeat the backoff.
+    if (this.restartTimer) throw new UpstreamUnavailableError(this.id, `${this.lastError ?? 'down'}; restarting with backoff`);
     try {
       return await this.connect();
     } catch {
