@@ -30,6 +30,8 @@ export interface AuditRecord {
   masked?: Record<string, number>;
   bundle?: { revision: string; generation: number } | null;
   error_code?: number;
+  /** Internal detail of a failure (e.g. the policy evaluation error); never sent to the caller. */
+  error_detail?: string;
   stage?: string;
   visible_tools?: number;
   latency_ms: { total: number; policy?: number; upstream?: number };

@@ -60,7 +60,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       // afterwards a hidden tool is answered exactly like a missing one (no existence oracle, checklist C21).
       const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation);
       rec.bundle = bundleRef(authorizer);
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       const entry = catalog.resolve(ctx.serverId, name);
       if (!entry) throw new UnknownToolError(name);
       rec.server = entry.server.id;
@@ -72,7 +72,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       // 4b. the decision.
       const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts);
       rec.latency_ms.policy = d.micros / 1000;
-      if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId);
+      if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
       const decision = d.decision;
       rec.reasons = decision.reasons;
       if (decision.outcome === 'deny') throw new PolicyDeniedError(decision.reasons, ctx.decisionId);
@@ -132,7 +132,11 @@ export function createCallTool(deps: CallToolDeps): CallTool {
         rec.error_code = err.code;
         rec.stage = err.stage;
         if (rec.reasons.length === 0 && err.data?.reasons) rec.reasons = err.data.reasons as string[];
-        if (err.cause) log.warn('call failed', { decisionId: ctx.decisionId, stage: err.stage, error: String((err.cause as Error).message ?? err.cause) });
+        if (err.cause) {
+          const detail = String((err.cause as Error).message ?? err.cause);
+          rec.error_detail = detail.slice(0, 500);
+          log.warn('call failed', { decisionId: ctx.decisionId, stage: err.stage, error: detail });
+        }
       } else {
         log.error('call failed unexpectedly', { decisionId: ctx.decisionId, error: (err as Error).stack ?? String(err) });
       }

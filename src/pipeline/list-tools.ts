@@ -35,7 +35,7 @@ export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer
       const b = authorizer.bundle;
       rec.bundle = b ? { revision: b.revision, generation: b.generation } : null;
       rec.latency_ms.policy = vis.micros / 1000;
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       let text = vis.memo.get('list') as string | undefined;
       let count = vis.memo.get('count') as number | undefined;
       if (text === undefined) {

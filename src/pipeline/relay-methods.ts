@@ -133,7 +133,7 @@ export function createRelayMethods(deps: RelayDeps) {
         ctx.facts,
       );
       rec.latency_ms.policy = vis.micros / 1000;
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       const out: Array<Record<string, unknown>> = [];
       for (const i of items) {
         if (!vis.keys.has(i.key)) continue;
@@ -178,13 +178,13 @@ export function createRelayMethods(deps: RelayDeps) {
       const item = kind === 'prompt' ? { key, name: upstreamName, server } : { key, uri: upstreamName, server };
       const listAction = kind === 'prompt' ? 'prompts/list' : 'resources/list';
       const vis = authorizer.visibleItems(ctx.subject, listAction, kind === 'prompt' ? 'prompts' : 'resources', [item], ctx.facts);
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       if (!vis.keys.has(key)) throw new NotFoundError(kind, name);
       // Only prompts take arguments; whatever else a client sends under resources/* is not policy's input.
       const args = kind === 'prompt' ? ((params.arguments ?? {}) as Record<string, unknown>) : {};
       const d = authorizer.decideTarget(ctx.subject, { action: method, server, kind, item, arguments: args }, ctx.facts);
       rec.latency_ms.policy = d.micros / 1000;
-      if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId);
+      if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
       rec.reasons = d.decision.reasons;
       if (d.decision.outcome === 'deny') throw new PolicyDeniedError(d.decision.reasons, ctx.decisionId);
       if (d.decision.outcome === 'needs_approval') {
@@ -227,7 +227,7 @@ export function createRelayMethods(deps: RelayDeps) {
       const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
       const item = isPrompt ? { key, name: upstreamName, server } : { key, uriTemplate: upstreamName, uri: upstreamName, server };
       const vis = authorizer.visibleItems(ctx.subject, isPrompt ? 'prompts/list' : 'resources/templates/list', isPrompt ? 'prompts' : 'resource_templates', [item], ctx.facts);
-      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId);
+      if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       if (!vis.keys.has(key)) throw new NotFoundError(isPrompt ? 'prompt' : 'resource', name);
       const outRef = isPrompt ? { ...ref, name: upstreamName } : ref;
       rec.server = serverId;

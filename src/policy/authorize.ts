@@ -18,9 +18,9 @@ export interface RequestFacts {
 
 export type VisibleResult =
   | { ok: true; keys: ReadonlySet<string>; micros: number; cached: boolean; memo: Map<string, unknown> }
-  | { ok: false; reason: string; micros: number };
+  | { ok: false; reason: string; micros: number; cause?: unknown };
 
-export type DecideResult = { ok: true; decision: Decision; micros: number } | { ok: false; reason: string; micros: number };
+export type DecideResult = { ok: true; decision: Decision; micros: number } | { ok: false; reason: string; micros: number; cause?: unknown };
 
 interface CacheEntry {
   keys: ReadonlySet<string>;

@@ -66,7 +66,9 @@ export function createHttpApp(opts: HttpAppOptions): express.Express {
   };
 
   const mcp = createMcpEndpoint({ ...opts.endpoint, challenge: sendChallenge });
-  const parseJson = express.json({ limit: opts.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  // strict: false lets valid JSON that is not an object through to the JSON-RPC check (-32600); -32700 is only
+  // for text that is not JSON at all.
+  const parseJson = express.json({ limit: opts.maxBodyBytes, strict: false, type: ['application/json', 'application/*+json'] });
   for (const path of ['/mcp', '/mcp/:serverId']) {
     app.post(path, parseJson, mcp.post);
     app.get(path, mcp.get);
