@@ -15,6 +15,8 @@ echo "== tools"
 bash scripts/install-tools.sh
 echo "== approvals: redis-server and chromium (Debian packages)"
 bash scripts/start-redis.sh --install-only
+echo "== metrics: prometheus (Debian package) for the metrics test"
+bash scripts/start-prometheus.sh --install-only
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "chromium installed"

@@ -1,8 +1,9 @@
 /** The composition root: builds every stage from the frozen config, and starts and stops them in order. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { createApprovals } from './approval/index.js';
-import { createAuditSink, type AuditSink } from './audit/index.js';
+import { auditOptionsFromConfig, createAuditSink, createDecisionLogShipper, decisionLogOptionsFromConfig, type AuditSink } from './audit/index.js';
 import { Catalog } from './catalog/index.js';
 import type { GatewayConfig } from './config/index.js';
 import { createCredentials } from './credentials/index.js';
@@ -12,6 +13,9 @@ import { createListTools } from './pipeline/list-tools.js';
 import { createRelayMethods } from './pipeline/relay-methods.js';
 import { BundleWatcher, createAuthorizer, loadVerificationKey, PolicyEngine } from './policy/index.js';
 import type { Logger } from './telemetry/logger.js';
+import { Metrics } from './telemetry/metrics.js';
+import { createTracing, TRACING_OFF } from './telemetry/tracing.js';
+import { createQuotas } from './quota/index.js';
 import { isLoopback } from './transport/guards.js';
 import { createHttpApp } from './transport/http-app.js';
 import { broadcast, broadcastToolsChanged } from './transport/mcp-endpoint.js';
@@ -26,15 +30,17 @@ export interface Gateway {
   port: number;
   /** Example tokens, dev mode only. */
   devTokens: Array<{ sub: string; roles: string[]; token: string }>;
+  /** The metrics URL when metrics have a listener of their own. */
+  metricsUrl?: string;
   stop(reason?: string): Promise<void>;
 }
 
 export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
-  const audit: AuditSink = createAuditSink({
-    file: cfg.audit.file,
-    stdout: cfg.audit.stdout,
-    hmacKey: cfg.audit.hmacKeyEnv ? process.env[cfg.audit.hmacKeyEnv] : undefined,
-  });
+  const audit: AuditSink = createAuditSink(auditOptionsFromConfig(cfg.audit, log));
+  // OPA-compatible decision logs (optional): the authorizer reports every evaluation to it.
+  const decisionLogs = cfg.decisionLogs
+    ? createDecisionLogShipper(decisionLogOptionsFromConfig(cfg.decisionLogs, { version: VERSION, hash: (v) => audit.hash(v), log }))
+    : undefined;
 
   // Identity.
   let authenticate: Authenticate;
@@ -60,7 +66,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const v = cfg.policy.verification;
   const verifier = v ? { config: v, key: await loadVerificationKey(v) } : undefined;
   const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages, verifier });
-  const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds });
+  const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds, decisionLogger: decisionLogs });
   const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log });
   await watcher.start();
 
@@ -84,6 +90,32 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const approvals = createApprovals({ config: cfg.approvals, auth: cfg.auth, issuer, publicUrl: cfg.publicUrl, authenticate, audit, log });
   await approvals.start();
 
+  // Telemetry and quotas: each is built only when configured, and costs nothing on the request path otherwise.
+  const metrics = cfg.metrics?.enabled
+    ? new Metrics(
+        {
+          sessions: () => sessions.size,
+          upstreams: () => upstreams.map((u) => ({ id: u.id, kind: u.kind, state: u.state, connections: u.connections, restarts: u.restarts })),
+          bundle: () => engine.bundle,
+          knownServer: (id) => catalog.servers.has(id),
+          knownTool: (id, tool) => catalog.resolve(id, tool) !== undefined,
+          pendingApprovals: cfg.approvals ? () => approvals.holding : undefined,
+          vaultLeases: cfg.vault ? () => credentials.leaseCount() : undefined,
+          auditBacklog: () => audit.backlog(),
+        },
+        cfg.metrics,
+      )
+    : undefined;
+  metrics?.instrument(audit);
+  const metricsUrl = await metrics?.start(log);
+  const tracing = cfg.tracing?.enabled ? createTracing({ ...cfg.tracing, serviceVersion: VERSION }, log) : TRACING_OFF;
+  const quotas = createQuotas({ config: cfg.quotas, authenticate, log, registry: metrics?.registry });
+  await quotas.start();
+  const routes = express.Router();
+  if (approvals.router) routes.use(approvals.router);
+  if (quotas.router) routes.use(quotas.router);
+  if (metrics && !cfg.metrics?.listen) routes.get(cfg.metrics!.path, metrics.handler(log));
+
   const listTools = createListTools({ catalog, authorizer, audit });
   const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval, audit });
   const callTool = createCallTool({
@@ -91,6 +123,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     authorizer,
     awaitApproval: approvals.awaitApproval,
     issueCredentials: credentials.issueCredentials,
+    admitQuota: quotas.admit,
     audit,
     log,
   });
@@ -110,7 +143,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     issuer,
     scopes: [...cfg.auth.requiredScopes],
     log,
-    routes: approvals.router,
+    routes,
     readiness: () => {
       const bundle = engine.bundle;
       const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
@@ -124,6 +157,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           // Reported, not gating: a Vault outage fails only the calls that need a credential.
           vault: credentials.status(),
           draining,
+          audit: audit.backlog(),
+          ...(decisionLogs ? { decisionLogs: decisionLogs.status() } : {}),
         },
       };
     },
@@ -141,6 +176,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,
       inflight,
+      tracing,
     },
   });
 
@@ -178,13 +214,16 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       // After the upstreams: no call can still be using a lease when it is revoked.
       await credentials.stop();
       await approvals.stop();
-      await audit.close();
+      await quotas.stop();
+      await Promise.all([audit.close(), decisionLogs?.close()]);
+      await tracing.shutdown();
+      await metrics?.stop();
       log.info('shutdown complete');
     })();
     return stopping;
   };
 
-  return { url, port, devTokens, stop };
+  return { url, port, devTokens, metricsUrl, stop };
 }
 
 /** The aggregate endpoint offers what any of its upstreams offers (plus tools, which it always has). */

@@ -42,6 +42,8 @@ export interface Approvals {
   drain(reason: string): Promise<void>;
   stop(): Promise<void>;
   readonly storeKind: 'memory' | 'redis' | null;
+  /** Calls this replica holds while they wait for a reviewer (metrics). */
+  readonly holding: number;
 }
 
 function secretFromEnv(env: NodeJS.ProcessEnv, name: string | undefined, field: string): string | undefined {
@@ -61,6 +63,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
       async drain() {},
       async stop() {},
       storeKind: null,
+      holding: 0,
     };
   }
   const env = opts.env ?? process.env;
@@ -156,5 +159,8 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
       await store.stop();
     },
     storeKind: store.kind,
+    get holding() {
+      return gate.holding;
+    },
   };
 }

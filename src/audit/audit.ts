@@ -1,17 +1,25 @@
 /**
- * The audit trail: exactly one structured record per decision, written with winston.
+ * The audit trail: exactly one structured record per decision, enqueued on the request path and written in
+ * batches to hash-chained sinks (a JSON-lines file, PostgreSQL), with a disk spool when a sink is down.
  * Arguments appear only after redaction; tokens never; correlatable ids (session, jti) only as HMACs.
+ * Design and failure behaviour: src/audit/README.md.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import winston from 'winston';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { keyId, type CheckpointSigner } from './chain.js';
+import { FileSink } from './file-sink.js';
+import { PostgresSink } from './postgres-sink.js';
+import type { ChainedSink } from './sink.js';
+import { SinkWorker, type SinkState, type WorkerLog } from './sink-worker.js';
+import { Spool, SpoolBudget } from './spool.js';
 
 export type AuditOutcome = 'allow' | 'deny' | 'approval_required' | 'error';
 
 export interface AuditRecord {
   decision_id: string;
   timestamp?: string;
+  /** W3C trace and span id of the request (src/telemetry/tracing.ts), when tracing is on. */
+  trace_id?: string;
+  span_id?: string;
   /** e.g. tools/call, tools/list, authenticate, initialize */
   action: string;
   outcome: AuditOutcome;
@@ -36,6 +44,8 @@ export interface AuditRecord {
   visible_tools?: number;
   latency_ms: { total: number; policy?: number; upstream?: number };
   upstream_error?: boolean;
+  /** The quota bucket the call was charged to (src/quota), and the partition key policy gave. */
+  quota?: { bucket: string; key?: string };
   remote?: string;
   /** Human approval of this call, or the approval a reviewer action concerns (src/approval). */
   approval?: {
@@ -49,50 +59,97 @@ export interface AuditRecord {
   };
 }
 
+export interface AuditBacklog {
+  /** Records not yet in every sink: in memory plus in the spool, summed over sinks. */
+  records: number;
+  bytes: number;
+  sinks: Record<string, SinkState>;
+}
+
 export interface AuditSink {
   record(rec: AuditRecord): void;
   /** HMAC with the deployment key: lets records be correlated without storing the identifier itself. */
   hash(value: string): string;
   close(): Promise<void>;
+  /**
+   * False while a sink is down and its spool is full under `audit.onFull: fail-closed`: the pipeline refuses new
+   * calls rather than run calls it cannot audit.
+   */
+  accepting(): boolean;
+  /** What has not reached every sink yet, for metrics and /readyz. */
+  backlog(): AuditBacklog;
 }
 
 export interface AuditOptions {
   file?: string;
   stdout: boolean;
   hmacKey?: string;
+  /** File rotation: rotate before the file would exceed maxFileBytes; keep maxFiles rotated files (0: all). */
+  maxFileBytes?: number;
+  maxFiles?: number;
+  postgres?: { url: string; table: string };
+  /** Without a key there are no checkpoints, and a cut tail goes unnoticed. */
+  checkpoint?: { key: string; everyRecords: number; everySeconds: number };
+  batch?: { maxRecords: number; maxDelayMs: number };
+  spool?: { dir: string; maxBytes: number };
+  onFull?: 'fail-closed' | 'fail-open';
+  log?: WorkerLog;
 }
 
+const SILENT: WorkerLog = { info() {}, warn() {}, error() {} };
+
 export function createAuditSink(opts: AuditOptions): AuditSink {
-  const transports: winston.transport[] = [];
-  if (opts.file) {
-    mkdirSync(dirname(opts.file), { recursive: true });
-    transports.push(new winston.transports.File({ filename: opts.file }));
-  }
-  if (opts.stdout) transports.push(new winston.transports.Stream({ stream: process.stdout }));
-  const logger = winston.createLogger({
-    level: 'info',
-    // The record is the message: no level/message wrapper, one JSON object per line.
-    format: winston.format.printf((info) => JSON.stringify(info.record)),
-    transports,
-    silent: transports.length === 0,
-  });
+  const log = opts.log ?? SILENT;
   const key = opts.hmacKey ?? randomBytes(32).toString('hex');
+  const writer = randomUUID();
+  const signer: CheckpointSigner | null = opts.checkpoint ? { key: opts.checkpoint.key, keyId: keyId(opts.checkpoint.key), writer } : null;
+  const sinks: ChainedSink[] = [];
+  const warn = (msg: string, meta?: Record<string, unknown>) => log.warn(msg, meta);
+  if (opts.file) sinks.push(new FileSink({ file: opts.file, maxBytes: opts.maxFileBytes ?? 0, maxFiles: opts.maxFiles ?? 0, signer, warn }));
+  if (opts.postgres) sinks.push(new PostgresSink({ url: opts.postgres.url, table: opts.postgres.table, signer, warn }));
+  if (sinks.length > 0 && !signer) log.warn('audit checkpoints are off (no audit.checkpoint.keyEnv): edits and deletions are detectable, a cut tail is not');
+  const budget = new SpoolBudget(opts.spool?.maxBytes ?? 256 * 1024 * 1024);
+  const spoolDir = opts.spool?.dir ?? 'audit-spool';
+  const workers = sinks.map(
+    (sink) =>
+      new SinkWorker({
+        sink,
+        spool: new Spool(spoolDir, sink.name, budget),
+        maxRecords: opts.batch?.maxRecords ?? 500,
+        maxDelayMs: opts.batch?.maxDelayMs ?? 50,
+        checkpoint: opts.checkpoint ? { everyRecords: opts.checkpoint.everyRecords, everySeconds: opts.checkpoint.everySeconds } : null,
+        onFull: opts.onFull ?? 'fail-closed',
+        log,
+      }),
+  );
+  let closed: Promise<void> | null = null;
   return {
     record(rec) {
       rec.timestamp ??= new Date().toISOString();
-      // log({level, …}), not info({…}): winston 3.19's info(object) keeps only message and level, dropping the record.
-      logger.log({ level: 'info', message: '', record: rec });
+      const line = JSON.stringify(rec);
+      if (opts.stdout) process.stdout.write(`${line}\n`);
+      for (const w of workers) w.enqueue(line);
     },
     hash(value) {
       return `hmac-sha256:${createHmac('sha256', key).update(value).digest('hex').slice(0, 32)}`;
     },
+    accepting() {
+      for (const w of workers) if (!w.accepting()) return false;
+      return true;
+    },
+    backlog() {
+      const out: AuditBacklog = { records: 0, bytes: 0, sinks: {} };
+      for (const w of workers) {
+        const b = w.backlog();
+        out.records += b.records;
+        out.bytes += b.bytes;
+        out.sinks[w.name] = w.state();
+      }
+      return out;
+    },
     close() {
-      return new Promise((resolve) => {
-        if (transports.length === 0) return resolve();
-        logger.on('finish', () => resolve());
-        logger.end();
-        setTimeout(resolve, 2000).unref();
-      });
+      closed ??= Promise.all(workers.map((w) => w.close())).then(() => undefined);
+      return closed;
     },
   };
 }

@@ -4,6 +4,7 @@ import { startGateway, VERSION } from '../app.js';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { policyCommand } from './policy.js';
+import { auditCommand } from './audit.js';
 import { runBridge } from '../transport/stdio-bridge.js';
 
 function configPath(opt: string | undefined): string | null {
@@ -47,6 +48,7 @@ export async function runCli(argv: string[]): Promise<number> {
       const log = createLogger(cfg.log.level);
       const gw = await startGateway(cfg, log);
       process.stdout.write(`Portcullis is listening on ${gw.url}\n`);
+      if (gw.metricsUrl) process.stdout.write(`Portcullis metrics on ${gw.metricsUrl}\n`);
       if (gw.devTokens.length > 0) {
         process.stdout.write('\nDevelopment tokens (signed by a key generated at start; valid for this process only):\n');
         for (const t of gw.devTokens) {
@@ -90,6 +92,7 @@ export async function runCli(argv: string[]): Promise<number> {
     });
 
   program.addCommand(policyCommand(setExit));
+  program.addCommand(auditCommand(setExit));
   await program.parseAsync(argv);
   return exitCode;
 }

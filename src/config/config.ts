@@ -75,6 +75,67 @@ export interface ApprovalsConfig {
   webhook?: { url: string; secretEnv: string; maxAttempts: number; timeoutMs: number; initialBackoffMs: number };
 }
 
+export interface MetricsConfig {
+  enabled: boolean;
+  path: string;
+  listen?: { host: string; port: number };
+  defaultMetrics: boolean;
+}
+
+export interface TracingConfig {
+  enabled: boolean;
+  otlpUrl: string;
+  serviceName: string;
+  sampleRatio: number;
+  exportIntervalMs: number;
+  headers?: Record<string, string>;
+}
+
+export interface QuotaBucketConfig {
+  per: Array<'subject' | 'server' | 'tool'>;
+  perMinute?: number;
+  perDay?: number;
+  resultBytesPerDay?: number;
+  resultTokensPerDay?: number;
+  costPerCall: number;
+  costPerDay?: number;
+}
+
+export interface QuotasConfig {
+  store: 'memory' | 'redis';
+  redis?: { url?: string; urlEnv?: string; keyPrefix: string };
+  timeoutMs: number;
+  failOpen: boolean;
+  usageRole: string;
+  usageRetentionDays: number;
+  buckets: Record<string, QuotaBucketConfig>;
+}
+
+export interface AuditConfig {
+  file?: string;
+  stdout: boolean;
+  hmacKeyEnv?: string;
+  maxFileBytes: number;
+  maxFiles: number;
+  postgres?: { url?: string; urlEnv?: string; table: string };
+  checkpoint?: { keyEnv: string; everyRecords: number; everySeconds: number };
+  batch: { maxRecords: number; maxDelayMs: number };
+  spool: { dir: string; maxBytes: number };
+  onFull: 'fail-closed' | 'fail-open';
+}
+
+export interface DecisionLogsConfig {
+  url: string;
+  maxBatch: number;
+  maxDelayMs: number;
+  headers: Record<string, string>;
+  headersEnv: Record<string, string>;
+  labels: Record<string, string>;
+  bufferMaxEvents: number;
+  timeoutMs: number;
+  maxRetryDelayMs: number;
+}
+
 export interface GatewayConfig {
   /** Absolute path of the file this was loaded from (or '<embedded>'). */
   source: string;
@@ -95,7 +156,11 @@ export interface GatewayConfig {
   vault?: VaultConfig;
   credentials: Record<string, CredentialProfileConfig>;
   approvals?: ApprovalsConfig;
-  audit: { file?: string; stdout: boolean; hmacKeyEnv?: string };
+  metrics?: MetricsConfig;
+  tracing?: TracingConfig;
+  quotas?: QuotasConfig;
+  audit: AuditConfig;
+  decisionLogs?: DecisionLogsConfig;
   log: { level: 'error' | 'warn' | 'info' | 'debug' };
   shutdown: { graceSeconds: number };
 }

@@ -103,6 +103,7 @@ export function buildConfig(doc: unknown, source: string, baseDir: string): Gate
   cfg.policy.bundle = resolvePath(baseDir, cfg.policy.bundle);
   if (cfg.policy.verification) cfg.policy.verification.keyFile = resolvePath(baseDir, cfg.policy.verification.keyFile);
   if (cfg.audit.file) cfg.audit.file = resolvePath(baseDir, cfg.audit.file);
+  cfg.audit.spool.dir = resolvePath(baseDir, cfg.audit.spool.dir);
   return deepFreeze({ ...cfg, source } as GatewayConfig);
 }
 

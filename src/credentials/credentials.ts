@@ -46,6 +46,8 @@ export interface Credentials {
   /** Revokes the leases held for an upstream that is no longer configured. */
   forgetServer(serverId: string): Promise<void>;
   status(): 'not_ready' | 'ok' | 'error' | 'disabled';
+  /** Leases held right now, being retired included (metrics). */
+  leaseCount(): number;
 }
 
 export interface CredentialsOptions {
@@ -216,6 +218,9 @@ export function createCredentials(opts: CredentialsOptions): Credentials {
     },
     status() {
       return vault ? vault.status() : 'disabled';
+    },
+    leaseCount() {
+      return cache?.size ?? 0;
     },
   };
 }

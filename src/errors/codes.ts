@@ -18,3 +18,7 @@ export const CREDENTIAL_UNAVAILABLE = -32020;
 export const UPSTREAM_UNAVAILABLE = -32030;
 export const UPSTREAM_TIMEOUT = -32031;
 export const GATEWAY_SHUTTING_DOWN = -32040;
+export const QUOTA_EXHAUSTED = -32050;
+export const QUOTA_UNAVAILABLE = -32051;
+// The audit trail cannot take more (sink down, spool full) and audit.onFull is fail-closed.
+export const AUDIT_UNAVAILABLE = -32060;

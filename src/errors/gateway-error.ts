@@ -7,6 +7,7 @@ export type Stage =
   | 'identity'
   | 'catalog'
   | 'policy'
+  | 'quota'
   | 'approval'
   | 'credentials'
   | 'validation'

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Subject } from '../identity/index.js';
 import type { RequestFacts } from '../policy/index.js';
+import type { RequestTrace } from '../telemetry/tracing.js';
 import type { Session } from '../transport/sessions.js';
 import type { ClientUpstreams, Relay } from '../upstream/index.js';
 
@@ -19,6 +20,10 @@ export interface CallContext {
   readonly upstreams: ClientUpstreams;
   /** Carries upstream messages related to this request (progress, sampling, logs) back on its response stream. */
   readonly relay: Relay;
+  /** The request's trace, with tracing on: stages call ctx.trace?.enter(stage), which costs nothing when it is off. */
+  readonly trace?: RequestTrace;
+  /** Set by a stage that needs the serialized answer (quota accounting); the transport calls it once it is built. */
+  onAnswer?: (answer: string) => void;
 }
 
 export function newCallContext(fields: Omit<CallContext, 'decisionId' | 'started' | 'facts'>): CallContext {

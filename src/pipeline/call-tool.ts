@@ -3,7 +3,7 @@
  * arguments → upstream → redaction of the result; the audit record is written in `finally`, exactly once.
  */
 import { approvalOfError, approvalProgress, type AwaitApproval } from '../approval/index.js';
-import type { AuditOutcome, AuditRecord, AuditSink } from '../audit/index.js';
+import { AuditUnavailableError, type AuditOutcome, type AuditRecord, type AuditSink } from '../audit/index.js';
 import { Catalog } from '../catalog/index.js';
 import type { IssueCredentials } from '../credentials/index.js';
 import {
@@ -15,6 +15,7 @@ import {
   UpstreamRpcError,
 } from '../errors/index.js';
 import type { Authorizer } from '../policy/index.js';
+import { QuotaExceededError, type AdmitQuota } from '../quota/index.js';
 import { emptyReport, redact, scrubSecrets } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { elapsedMs, type CallContext } from './call-context.js';
@@ -25,6 +26,7 @@ export interface CallToolDeps {
   authorizer: Authorizer;
   awaitApproval: AwaitApproval;
   issueCredentials: IssueCredentials;
+  admitQuota: AdmitQuota;
   audit: AuditSink;
   log: Logger;
 }
@@ -32,12 +34,16 @@ export interface CallToolDeps {
 export type CallTool = (ctx: CallContext, params: Record<string, unknown>) => Promise<unknown>;
 
 export function createCallTool(deps: CallToolDeps): CallTool {
-  const { catalog, authorizer, awaitApproval, issueCredentials, audit, log } = deps;
+  const { catalog, authorizer, awaitApproval, issueCredentials, admitQuota, audit, log } = deps;
 
   return async function callTool(ctx, params) {
+    // A call the audit trail cannot take (sink down, spool full, audit.onFull fail-closed) does not run at all.
+    if (!audit.accepting()) throw new AuditUnavailableError();
     const name = params.name;
     const rec: AuditRecord = {
       decision_id: ctx.decisionId,
+      trace_id: ctx.trace?.traceId,
+      span_id: ctx.trace?.spanId,
       action: 'tools/call',
       outcome: 'error',
       reasons: [],
@@ -51,6 +57,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
     };
     try {
       // 3. catalog (with 4a below): which server, which tool.
+      ctx.trace?.enter('catalog');
       if (typeof name !== 'string') throw new InvalidParamsError('tools/call: params.name must be a string', { field: 'name' });
       const args = params.arguments ?? {};
       if (typeof args !== 'object' || args === null || Array.isArray(args)) {
@@ -58,7 +65,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       }
       // 4a. visibility comes before the catalog answers: with no policy every name gets the same refusal, and
       // afterwards a hidden tool is answered exactly like a missing one (no existence oracle, checklist C21).
-      const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation);
+      const vis = authorizer.visible(ctx.subject, catalog.list(ctx.serverId), ctx.facts, catalog.generation, ctx);
       rec.bundle = bundleRef(authorizer);
       if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       const entry = catalog.resolve(ctx.serverId, name);
@@ -70,15 +77,25 @@ export function createCallTool(deps: CallToolDeps): CallTool {
         throw new UnknownToolError(name);
       }
       // 4b. the decision.
-      const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts);
+      ctx.trace?.enter('policy');
+      const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts, ctx);
       rec.latency_ms.policy = d.micros / 1000;
       if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
       const decision = d.decision;
       rec.reasons = decision.reasons;
       if (decision.outcome === 'deny') throw new PolicyDeniedError(decision.reasons, ctx.decisionId);
 
+      // 4c. quota: the bucket the decision names must have room, checked before a human is asked to approve.
+      ctx.trace?.enter('quota');
+      const ticket = await admitQuota(ctx, entry, decision);
+      if (ticket) {
+        if (ticket.audit) rec.quota = ticket.audit;
+        ctx.onAnswer = (answer) => ticket.settle(answer);
+      }
+
       // 5. approval: a call that needs a human waits for one, or does not run.
       if (decision.outcome === 'needs_approval') {
+        ctx.trace?.enter('approval');
         rec.approval = await awaitApproval({
           decisionId: ctx.decisionId,
           decision,
@@ -93,24 +110,28 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       }
 
       // 6. credentials: what this call carries downstream.
+      ctx.trace?.enter('credentials');
       const injection = await issueCredentials(entry, decision);
       if (injection.audit) rec.credential = injection.audit;
 
       // 7. validation: nothing schema-invalid reaches the upstream.
+      ctx.trace?.enter('validation');
       catalog.validatorFor(entry)(args as Record<string, unknown>);
 
       // 9a. redaction of arguments, before they leave the gateway (and before they are audited).
+      ctx.trace?.enter('redaction');
       const report = emptyReport();
       const outArgs = redact(args as Record<string, unknown>, decision.redactArguments, report);
       rec.arguments = outArgs;
 
       // 8. upstream, under the upstream's own tool name.
+      ctx.trace?.enter('upstream', { 'portcullis.server.id': entry.server.id, 'gen_ai.tool.name': entry.tool.name });
       const upStart = performance.now();
       const answer = await ctx.upstreams.request(
         entry.server.id,
         'tools/call',
         { ...params, name: entry.tool.name, arguments: outArgs },
-        { signal: ctx.signal, relay: ctx.relay, headers: injection.headers },
+        { signal: ctx.signal, relay: ctx.relay, headers: injection.headers, trace: ctx.trace?.carrier() },
       );
       rec.latency_ms.upstream = elapsedMs(upStart);
       if (!answer.ok) {
@@ -120,12 +141,14 @@ export function createCallTool(deps: CallToolDeps): CallTool {
 
       // 9b. redaction of the result, before the client sees it: first any injected credential echoed back,
       // then what policy says.
+      ctx.trace?.enter('redaction');
       const result = redact(scrubSecrets(answer.result, injection.secrets, report), decision.redactResult, report);
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
       rec.outcome = 'allow';
       return result;
     } catch (err) {
+      ctx.trace?.fail(err);
       rec.outcome = outcomeOf(err, rec);
       rec.approval ??= approvalOfError(err);
       if (err instanceof GatewayError) {
@@ -143,6 +166,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       throw err;
     } finally {
       rec.latency_ms.total = elapsedMs(ctx.started);
+      ctx.trace?.enter('audit');
       audit.record(rec);
     }
   };
@@ -163,6 +187,9 @@ function outcomeOf(err: unknown, rec: AuditRecord): AuditOutcome {
       return 'deny';
     case 'policy':
       return err instanceof PolicyDeniedError ? 'deny' : 'error';
+    case 'quota':
+      // An exhausted bucket is a refusal; a store that cannot be asked is an error (fail closed).
+      return err instanceof QuotaExceededError ? 'deny' : 'error';
     case 'upstream':
       // The policy allowed it; the failure is the upstream's, which the record says in upstream_error/error_code.
       return rec.upstream_error ? 'allow' : 'error';

@@ -18,6 +18,8 @@ export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer
   return function listTools(ctx) {
     const rec: AuditRecord = {
       decision_id: ctx.decisionId,
+      trace_id: ctx.trace?.traceId,
+      span_id: ctx.trace?.spanId,
       action: 'tools/list',
       outcome: 'error',
       reasons: [],
@@ -30,8 +32,10 @@ export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer
       remote: ctx.remote,
     };
     try {
+      ctx.trace?.enter('catalog');
       const entries = catalog.list(ctx.serverId);
-      const vis = authorizer.visible(ctx.subject, entries, ctx.facts, catalog.generation);
+      ctx.trace?.enter('policy');
+      const vis = authorizer.visible(ctx.subject, entries, ctx.facts, catalog.generation, ctx);
       const b = authorizer.bundle;
       rec.bundle = b ? { revision: b.revision, generation: b.generation } : null;
       rec.latency_ms.policy = vis.micros / 1000;
@@ -53,11 +57,13 @@ export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer
       rec.visible_tools = count;
       return text;
     } catch (err) {
+      ctx.trace?.fail(err);
       rec.reasons = [(err as Error).message];
       rec.stage = 'policy';
       throw err;
     } finally {
       rec.latency_ms.total = elapsedMs(ctx.started);
+      ctx.trace?.enter('audit');
       audit.record(rec);
     }
   };

@@ -53,6 +53,8 @@ export function createRelayMethods(deps: RelayDeps) {
     const b = authorizer.bundle;
     return {
       decision_id: ctx.decisionId,
+      trace_id: ctx.trace?.traceId,
+      span_id: ctx.trace?.spanId,
       action,
       outcome: 'error',
       reasons: [],
@@ -71,6 +73,7 @@ export function createRelayMethods(deps: RelayDeps) {
       rec.outcome = 'allow';
       return out;
     } catch (err) {
+      ctx.trace?.fail(err);
       if (err instanceof GatewayError) {
         rec.error_code = err.code;
         rec.stage = err.stage;
@@ -81,6 +84,7 @@ export function createRelayMethods(deps: RelayDeps) {
       throw err;
     } finally {
       rec.latency_ms.total = elapsedMs(ctx.started);
+      ctx.trace?.enter('audit');
       audit.record(rec);
     }
   }
@@ -105,6 +109,7 @@ export function createRelayMethods(deps: RelayDeps) {
   async function list(ctx: CallContext, spec: ListSpec, params: Record<string, unknown>): Promise<unknown> {
     const rec = record(ctx, spec.method);
     return audited(ctx, rec, async () => {
+      ctx.trace?.enter('upstream');
       const servers = serversFor(ctx, spec.capability);
       const items: Array<{ serverId: string; item: Record<string, unknown>; key: string }> = [];
       let nextCursor: string | undefined;
@@ -112,7 +117,7 @@ export function createRelayMethods(deps: RelayDeps) {
         // A per-server route passes the client's cursor through; the aggregate reads every page of every server.
         let cursor = ctx.serverId === null ? undefined : (params.cursor as string | undefined);
         for (let page = 0; page < 100; page++) {
-          const a = await ctx.upstreams.request(sid, spec.method, cursor ? { cursor } : {}, { signal: ctx.signal, relay: ctx.relay });
+          const a = await ctx.upstreams.request(sid, spec.method, cursor ? { cursor } : {}, { signal: ctx.signal, relay: ctx.relay, trace: ctx.trace?.carrier() });
           const r = upstreamAnswer(sid, a, rec);
           for (const item of (r[spec.field] as Array<Record<string, unknown>> | undefined) ?? []) {
             if (item && typeof item[spec.id] === 'string') items.push({ serverId: sid, item, key: `${sid}${NAMESPACE_SEPARATOR}${item[spec.id] as string}` });
@@ -125,12 +130,14 @@ export function createRelayMethods(deps: RelayDeps) {
           if (!cursor) break;
         }
       }
+      ctx.trace?.enter('policy');
       const vis = authorizer.visibleItems(
         ctx.subject,
         spec.method,
         spec.kind,
         items.map((i) => ({ ...i.item, key: i.key, server: catalog.servers.get(i.serverId)!.view })),
         ctx.facts,
+        ctx,
       );
       rec.latency_ms.policy = vis.micros / 1000;
       if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
@@ -171,23 +178,26 @@ export function createRelayMethods(deps: RelayDeps) {
     return audited(ctx, rec, async () => {
       if (typeof name !== 'string') throw new InvalidParamsError(`${method}: params.${kind === 'prompt' ? 'name' : 'uri'} must be a string`);
       rec.target = name.slice(0, 512);
+      ctx.trace?.enter('catalog');
       const { serverId, upstreamName } = locate(ctx, kind, name);
       rec.server = serverId;
       const server = catalog.servers.get(serverId)!.view;
       const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
       const item = kind === 'prompt' ? { key, name: upstreamName, server } : { key, uri: upstreamName, server };
       const listAction = kind === 'prompt' ? 'prompts/list' : 'resources/list';
-      const vis = authorizer.visibleItems(ctx.subject, listAction, kind === 'prompt' ? 'prompts' : 'resources', [item], ctx.facts);
+      const vis = authorizer.visibleItems(ctx.subject, listAction, kind === 'prompt' ? 'prompts' : 'resources', [item], ctx.facts, ctx);
       if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       if (!vis.keys.has(key)) throw new NotFoundError(kind, name);
       // Only prompts take arguments; whatever else a client sends under resources/* is not policy's input.
       const args = kind === 'prompt' ? ((params.arguments ?? {}) as Record<string, unknown>) : {};
-      const d = authorizer.decideTarget(ctx.subject, { action: method, server, kind, item, arguments: args }, ctx.facts);
+      ctx.trace?.enter('policy');
+      const d = authorizer.decideTarget(ctx.subject, { action: method, server, kind, item, arguments: args }, ctx.facts, ctx);
       rec.latency_ms.policy = d.micros / 1000;
       if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
       rec.reasons = d.decision.reasons;
       if (d.decision.outcome === 'deny') throw new PolicyDeniedError(d.decision.reasons, ctx.decisionId);
       if (d.decision.outcome === 'needs_approval') {
+        ctx.trace?.enter('approval');
         rec.approval = await deps.awaitApproval({
           decisionId: ctx.decisionId,
           decision: d.decision,
@@ -200,12 +210,15 @@ export function createRelayMethods(deps: RelayDeps) {
           onProgress: approvalProgress(ctx.relay, params),
         });
       }
+      ctx.trace?.enter('redaction');
       const report = emptyReport();
       const outParams: Record<string, unknown> = { ...params, [kind === 'prompt' ? 'name' : 'uri']: upstreamName };
       if (kind === 'prompt') outParams.arguments = redact(args, d.decision.redactArguments, report);
+      ctx.trace?.enter('upstream', { 'portcullis.server.id': serverId });
       const upStart = performance.now();
-      const a = await ctx.upstreams.request(serverId, method, outParams, { signal: ctx.signal, relay: ctx.relay });
+      const a = await ctx.upstreams.request(serverId, method, outParams, { signal: ctx.signal, relay: ctx.relay, trace: ctx.trace?.carrier() });
       rec.latency_ms.upstream = elapsedMs(upStart);
+      ctx.trace?.enter('redaction');
       const result = redact(upstreamAnswer(serverId, a, rec), d.decision.redactResult, report);
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
@@ -226,7 +239,7 @@ export function createRelayMethods(deps: RelayDeps) {
       const server = catalog.servers.get(serverId)!.view;
       const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
       const item = isPrompt ? { key, name: upstreamName, server } : { key, uriTemplate: upstreamName, uri: upstreamName, server };
-      const vis = authorizer.visibleItems(ctx.subject, isPrompt ? 'prompts/list' : 'resources/templates/list', isPrompt ? 'prompts' : 'resource_templates', [item], ctx.facts);
+      const vis = authorizer.visibleItems(ctx.subject, isPrompt ? 'prompts/list' : 'resources/templates/list', isPrompt ? 'prompts' : 'resource_templates', [item], ctx.facts, ctx);
       if (!vis.ok) throw new PolicyUnavailableError(vis.reason, ctx.decisionId, vis.cause);
       if (!vis.keys.has(key)) throw new NotFoundError(isPrompt ? 'prompt' : 'resource', name);
       const outRef = isPrompt ? { ...ref, name: upstreamName } : ref;

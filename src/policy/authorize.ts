@@ -44,12 +44,23 @@ export interface Target {
   arguments?: Record<string, unknown>;
 }
 
+/** Which request an evaluation belongs to (the pipeline passes its CallContext): named in decision log events. */
+export interface DecisionRef {
+  readonly decisionId: string;
+  readonly remote?: string | undefined;
+}
+
+/** Told of every evaluation, cached ones included; src/audit/decision-log.ts ships them in OPA's event format. */
+export interface DecisionLogger {
+  log(e: { path: string; input: Record<string, unknown>; result: unknown; error?: string; decision?: Decision; micros?: number; ref?: DecisionRef; bundle: ActiveBundle | null }): void;
+}
+
 export interface Authorizer {
-  visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number): VisibleResult;
-  decide(subject: Subject, entry: CatalogEntry, args: Record<string, unknown>, facts: RequestFacts): DecideResult;
+  visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number, ref?: DecisionRef): VisibleResult;
+  decide(subject: Subject, entry: CatalogEntry, args: Record<string, unknown>, facts: RequestFacts, ref?: DecisionRef): DecideResult;
   /** One evaluation of portcullis/visible over prompts or resources (not cached: they are listed per session). */
-  visibleItems(subject: Subject, action: string, kind: ListKind, items: Array<Record<string, unknown>>, facts: RequestFacts): VisibleResult;
-  decideTarget(subject: Subject, target: Target, facts: RequestFacts): DecideResult;
+  visibleItems(subject: Subject, action: string, kind: ListKind, items: Array<Record<string, unknown>>, facts: RequestFacts, ref?: DecisionRef): VisibleResult;
+  decideTarget(subject: Subject, target: Target, facts: RequestFacts, ref?: DecisionRef): DecideResult;
   readonly bundle: ActiveBundle | null;
 }
 
@@ -59,29 +70,35 @@ function keysOf(value: unknown): ReadonlySet<string> | null {
   return new Set(value.filter((k): k is string => typeof k === 'string'));
 }
 
-export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds: number }): Authorizer {
+export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds: number; decisionLogger?: DecisionLogger }): Authorizer {
   const cache = new Map<string, CacheEntry>();
   const ttlMs = opts.listCacheSeconds * 1000;
+  const dl = opts.decisionLogger;
+  const logEval = (path: string, input: Record<string, unknown>, r: { ok: boolean; value?: unknown; reason?: string; micros: number }, ref?: DecisionRef, decision?: Decision) =>
+    dl?.log({ path, input, result: r.ok ? r.value : undefined, error: r.ok ? undefined : r.reason, decision, micros: r.micros, ref, bundle: engine.bundle });
 
   return {
     get bundle() {
       return engine.bundle;
     },
 
-    visible(subject, entries, facts, catalogGeneration) {
+    visible(subject, entries, facts, catalogGeneration, ref) {
       const bundle = engine.bundle;
-      if (!bundle) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
+      const makeInput = () => ({ action: 'tools/list', subject: subjectForPolicy(subject), tools: entries.map((e) => e.policyView), request: facts });
+      if (!bundle) {
+        if (dl) logEval(ENTRYPOINT_VISIBLE, makeInput(), { ok: false, reason: 'no policy bundle loaded', micros: 0 }, ref);
+        return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
+      }
       const key = `${bundle.generation}:${catalogGeneration}:${facts.endpoint}:${subject.fingerprint}`;
       const now = Date.now();
       const hit = cache.get(key);
-      if (hit && hit.expires > now) return { ok: true, keys: hit.keys, micros: 0, cached: true, memo: hit.memo };
-      const input = {
-        action: 'tools/list',
-        subject: subjectForPolicy(subject),
-        tools: entries.map((e) => e.policyView),
-        request: facts,
-      };
+      if (hit && hit.expires > now) {
+        if (dl) logEval(ENTRYPOINT_VISIBLE, makeInput(), { ok: true, value: [...hit.keys], micros: 0 }, ref);
+        return { ok: true, keys: hit.keys, micros: 0, cached: true, memo: hit.memo };
+      }
+      const input = makeInput();
       const r = engine.evaluate(ENTRYPOINT_VISIBLE, input);
+      logEval(ENTRYPOINT_VISIBLE, input, r, ref);
       if (!r.ok) return r;
       // Undefined means "sees nothing"; anything but a list of keys is a policy bug and fails closed.
       const keys = keysOf(r.value);
@@ -93,7 +110,7 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
       return { ok: true, keys, micros: r.micros, cached: false, memo: new Map() };
     },
 
-    decide(subject, entry, args, facts) {
+    decide(subject, entry, args, facts, ref) {
       const input = {
         action: 'tools/call',
         subject: subjectForPolicy(subject),
@@ -109,18 +126,20 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
         arguments: args,
         request: facts,
       };
-      return decideWith(input);
+      return decideWith(input, ref);
     },
 
-    visibleItems(subject, action, kind, items, facts) {
-      const r = engine.evaluate(ENTRYPOINT_VISIBLE, { action, subject: subjectForPolicy(subject), [kind]: items, request: facts });
+    visibleItems(subject, action, kind, items, facts, ref) {
+      const input = { action, subject: subjectForPolicy(subject), [kind]: items, request: facts };
+      const r = engine.evaluate(ENTRYPOINT_VISIBLE, input);
+      logEval(ENTRYPOINT_VISIBLE, input, r, ref);
       if (!r.ok) return r;
       const keys = keysOf(r.value);
       if (!keys) return { ok: false, reason: 'portcullis/visible must be a set of keys', micros: r.micros };
       return { ok: true, keys, micros: r.micros, cached: false, memo: new Map() };
     },
 
-    decideTarget(subject, target, facts) {
+    decideTarget(subject, target, facts, ref) {
       return decideWith({
         action: target.action,
         subject: subjectForPolicy(subject),
@@ -128,16 +147,24 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
         [target.kind]: target.item,
         arguments: target.arguments ?? {},
         request: facts,
-      });
+      }, ref);
     },
   };
 
-  function decideWith(input: Record<string, unknown>): DecideResult {
+  function decideWith(input: Record<string, unknown>, ref?: DecisionRef): DecideResult {
     const r = engine.evaluate(ENTRYPOINT_DECISION, input);
-    if (!r.ok) return r;
+    if (!r.ok) {
+      logEval(ENTRYPOINT_DECISION, input, r, ref);
+      return r;
+    }
     try {
-      return { ok: true, decision: parseDecision(r.value), micros: r.micros };
+      const decision = parseDecision(r.value);
+      // Logged with its decision: the logger masks the input's arguments as the decision says (a copy; the
+      // pipeline redacts the original in place later).
+      logEval(ENTRYPOINT_DECISION, input, r, ref, decision);
+      return { ok: true, decision, micros: r.micros };
     } catch (err) {
+      logEval(ENTRYPOINT_DECISION, input, { ok: false, reason: (err as Error).message, micros: r.micros }, ref);
       return { ok: false, reason: (err as Error).message, micros: r.micros };
     }
   }

@@ -20,6 +20,8 @@ export interface Decision {
   redactResult: RedactionSpec;
   credential?: string;
   approval?: { approvers: string[]; timeoutSeconds?: number };
+  /** The limit bucket (quotas.buckets) this call is charged to; `key` splits the bucket further (e.g. a team). */
+  quota?: { bucket: string; key?: string };
 }
 
 const NO_REDACTION: RedactionSpec = Object.freeze({ drop: [], mask: [] }) as RedactionSpec;
@@ -93,6 +95,12 @@ export function parseDecision(raw: unknown): Decision {
       approvers: Array.isArray(a.approvers) ? a.approvers.filter((x): x is string => typeof x === 'string') : [],
       timeoutSeconds: typeof a.timeout_seconds === 'number' ? a.timeout_seconds : undefined,
     };
+  }
+  if (d.quota !== undefined) {
+    const q = d.quota as { bucket?: unknown; key?: unknown } | null;
+    if (typeof q?.bucket !== 'string' || q.bucket === '') throw new DecisionShapeError('decision.quota.bucket must be a non-empty string');
+    if (q.key !== undefined && typeof q.key !== 'string') throw new DecisionShapeError('decision.quota.key must be a string');
+    decision.quota = q.key === undefined ? { bucket: q.bucket } : { bucket: q.bucket, key: q.key };
   }
   return decision;
 }

@@ -21,9 +21,10 @@ import { newCallContext } from '../pipeline/call-context.js';
 import { RELAYED_METHODS, type RelayMethod } from '../pipeline/relay-methods.js';
 import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { RequestStream, sessionRelay } from './client-link.js';
-import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/json-rpc.js';
+import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { negotiateVersion } from '../protocol/mcp.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 import { checkPostHeaders, checkProtocolVersion } from './guards.js';
 import type { Session, SessionStore } from './sessions.js';
 import { randomUUID } from 'node:crypto';
@@ -46,6 +47,8 @@ export interface McpEndpointDeps {
   /** Flipped on SIGTERM: no new sessions, in-flight calls finish. */
   draining: () => boolean;
   inflight: { count: number };
+  /** Spans per request (src/telemetry/tracing.ts); absent or off: none, at no cost. */
+  tracing?: Tracing;
 }
 
 function sendJson(res: Response, status: number, body: string, headers?: Record<string, string>): void {
@@ -68,13 +71,16 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   const { sessions, log, audit } = deps;
 
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
-  async function identify(req: Request, res: Response, action: string): Promise<Subject | null> {
+  async function identify(req: Request, res: Response, action: string, trace?: RequestTrace): Promise<Subject | null> {
     try {
       return await deps.authenticate(req.headers.authorization, req.query.access_token !== undefined);
     } catch (err) {
       if (!(err instanceof AuthenticationError)) throw err;
+      trace?.fail(err);
       audit.record({
         decision_id: randomUUID(),
+        trace_id: trace?.traceId,
+        span_id: trace?.spanId,
         action: 'authenticate',
         outcome: 'deny',
         reasons: [err.description],
@@ -127,7 +133,22 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const kind = classify(body);
     if (kind === 'invalid') return refuse(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message');
     const msg = body as JsonRpcRequest;
-    const subject = await identify(req, res, kind === 'request' ? msg.method : 'message');
+    const trace = kind === 'request' ? deps.tracing?.startRequest(msg, req.headers) : undefined;
+    if (!trace) return dispatch(req, res, serverId, kind, msg, undefined);
+    try {
+      await dispatch(req, res, serverId, kind, msg, trace);
+    } catch (err) {
+      trace.fail(err);
+      throw err;
+    } finally {
+      trace.end();
+    }
+  }
+
+  /** Identity, then the session, then the message; `trace` spans it all when tracing is on. */
+  async function dispatch(req: Request, res: Response, serverId: string | null, kind: MessageKind, msg: JsonRpcRequest, trace: RequestTrace | undefined): Promise<void> {
+    trace?.enter('identity');
+    const subject = await identify(req, res, kind === 'request' ? msg.method : 'message', trace);
     if (!subject) return;
 
     if (kind === 'request' && msg.method === 'initialize') return await initialize(req, res, subject, serverId, msg);
@@ -135,7 +156,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (!session) return;
 
     if (kind === 'response') {
-      onClientAnswer(session, body as JsonRpcResponse);
+      onClientAnswer(session, msg as unknown as JsonRpcResponse);
       res.status(202).end();
       return;
     }
@@ -144,7 +165,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       res.status(202).end();
       return;
     }
-    await handleRequest(req, res, subject, session, msg);
+    await handleRequest(req, res, subject, session, msg, trace);
   }
 
   async function initialize(req: Request, res: Response, subject: Subject, serverId: string | null, msg: JsonRpcRequest): Promise<void> {
@@ -199,7 +220,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     w.resolve(msg.error ? { ok: false, error: msg.error } : { ok: true, result: msg.result });
   }
 
-  async function handleRequest(req: Request, res: Response, subject: Subject, session: Session, msg: JsonRpcRequest): Promise<void> {
+  async function handleRequest(req: Request, res: Response, subject: Subject, session: Session, msg: JsonRpcRequest, trace?: RequestTrace): Promise<void> {
     if (session.inflight.has(msg.id)) {
       return sendJson(res, 200, errorBody(msg.id, new InvalidRequestError(`request id ${String(msg.id)} is already in flight`)));
     }
@@ -220,16 +241,25 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       remote: req.socket.remoteAddress,
       upstreams: session.upstreams!,
       relay: stream,
+      trace,
     });
+    // The session id is a bearer credential: spans carry its HMAC, as audit records do.
+    trace?.session(session.hash, session.protocolVersion);
     const id = JSON.stringify(msg.id);
     let out: string;
     try {
       if (msg.method === 'ping') out = `{"jsonrpc":"2.0","id":${id},"result":{}}`;
       else if (msg.method === 'tools/list') out = `{"jsonrpc":"2.0","id":${id},"result":${deps.listTools(ctx)}}`;
-      else if (msg.method === 'tools/call') out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.callTool(ctx, params) });
+      else if (msg.method === 'tools/call') {
+        const result = await deps.callTool(ctx, params);
+        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result });
+        ctx.onAnswer?.(out);
+        if (trace && (result as { isError?: unknown } | null)?.isError === true) trace.toolError();
+      }
       else if (RELAYED_METHODS.has(msg.method)) out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.relayMethod(ctx, msg.method, params) });
       else throw new MethodNotFoundError(msg.method);
     } catch (err) {
+      trace?.fail(err);
       if (!(err instanceof GatewayError)) log.error('request failed', { method: msg.method, error: (err as Error).stack ?? String(err) });
       out = errorBody(msg.id, err);
     } finally {

@@ -22,6 +22,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Receives messages related to this request (progress with the caller's own token restored, sampling, logs). */
   relay?: Relay;
+  /** W3C trace context for the upstream: put in params._meta (MCP semconv) and, over HTTP, in the headers. */
+  trace?: { traceparent: string; tracestate?: string };
 }
 
 interface Pending {
@@ -88,6 +90,12 @@ export class McpSession {
       progressKey = `pc-${id}`;
       outParams = { ...params, _meta: { ...meta, progressToken: progressKey } };
     }
+    let headers = opts.headers;
+    if (opts.trace) {
+      // The gateway's span is the upstream's parent now: a traceparent the client put in _meta is replaced.
+      outParams = { ...outParams, _meta: { ...(outParams?._meta as Record<string, unknown> | undefined), ...opts.trace } };
+      headers = { ...headers, ...opts.trace };
+    }
     const message: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: outParams };
     return new Promise<UpstreamAnswer>((resolve, reject) => {
       const cleanup = () => {
@@ -120,7 +128,7 @@ export class McpSession {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, entry);
       if (progressKey) this.progress.set(progressKey, entry);
-      this.channel.send(message, { headers: opts.headers, requestId: id }).catch((err: unknown) => {
+      this.channel.send(message, { headers, requestId: id }).catch((err: unknown) => {
         if (!this.pending.has(id)) return;
         if (err instanceof HttpStatusError && err.status === 404) return entry.reject(err); // caller re-initializes
         entry.reject(new UpstreamUnavailableError(this.serverId, (err as Error).message, err));

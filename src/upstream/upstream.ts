@@ -66,6 +66,11 @@ export class Upstream extends EventEmitter {
     return this.stateValue;
   }
 
+  /** Open MCP sessions with this server: the catalog session plus, over HTTP, one per client session (metrics). */
+  get connections(): number {
+    return (this.control && !this.control.isClosed ? 1 : 0) + this.clientSessions.size;
+  }
+
   get pid(): number | null {
     const ch = this.control?.channel;
     return ch instanceof StdioChannel ? ch.pid : null;

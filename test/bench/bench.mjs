@@ -41,7 +41,11 @@ const P = {
   decisionIters: num('BENCH_DECISION_ITERS', 10_000, 2000),
   visibleIters: num('BENCH_VISIBLE_ITERS', 200, 50),
   rounds: Math.max(1, num('BENCH_ROUNDS', 3, 1)),
-  quietWaitMs: num('BENCH_QUIET_WAIT', 20, 0) * 1000,
+  quietWaitMs: num('BENCH_QUIET_WAIT', 30, 0) * 1000,
+  // A cell run while other processes used more than maxForeign cores is run again (up to `retries` times); the
+  // least disturbed attempt is kept.
+  maxForeign: num('BENCH_MAX_FOREIGN', 0.25, 0.25),
+  retries: num('BENCH_RETRIES', 2, 0),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,8,32').split(',').map((s) => Number(s.trim())).filter((n) => n > 0),
   arms: (process.env.BENCH_ARMS ?? 'A,B,B0,C').split(',').map((s) => s.trim()).filter(Boolean),
   profile: process.env.BENCH_PROFILE ?? 'auto', // auto: profile B at C=8 when a target is missed (not in quick mode)
@@ -190,6 +194,8 @@ function mergeRounds(cells) {
     calls: cells.reduce((s, c) => s + c.calls, 0),
     errors: cells.reduce((s, c) => s + c.errors, 0),
     mismatches: cells.reduce((s, c) => s + c.mismatches, 0),
+    errorsAllAttempts: cells.reduce((s, c) => s + (c.errorsAllAttempts ?? 0), 0),
+    attempts: cells.reduce((s, c) => s + (c.attempts ?? 1), 0),
     p50: m((c) => c.p50),
     p90: m((c) => c.p90),
     p99: m((c) => c.p99),
@@ -254,18 +260,24 @@ async function main() {
   const authHeaders = { Authorization: `Bearer ${token}` };
 
   // 1. Policy micro-benchmarks first, while nothing else runs.
-  await quiet('micro');
-  log('micro-benchmarks: policy decision and visibility');
-  {
+  report.micro = await leastDisturbed('micro', async () => {
+    log('micro-benchmarks: policy decision and visibility');
+    const m0 = machineTicks();
+    const w0 = performance.now();
     const m = await startProcess('micro', NODE, ['test/bench/micro.mjs', JSON.stringify({ rbacBundle, allowAllBundle, decisionIters: P.decisionIters, visibleIters: P.visibleIters })], {
       logFile: join(LOGS, 'micro.log'),
     });
     await m.exitedPromise;
+    const machineMs = ((machineTicks() - m0) * 1000) / CLK_TCK;
+    const wallMs = performance.now() - w0;
     await stopProcess(m);
     const line = m.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (!line) throw new Error(`micro-benchmark failed (${m.exitCode})\n${m.stderr.slice(-3000)}`);
-    report.micro = JSON.parse(line.slice(7));
-  }
+    const res = JSON.parse(line.slice(7));
+    res.foreignCores = Math.max(0, (machineMs - res.cpuMs) / wallMs);
+    log(`  decision p99 ${res.rows[0].p99.toFixed(1)} µs, other load ${res.foreignCores.toFixed(2)} cores`);
+    return res;
+  });
 
   // 2. Upstreams: 1 tool set plain, and with 1,000 extra tools for tools/list.
   const up = await startProcess('upstream-http', NODE, ['test/fixtures/upstream-http.mjs', '--port', '0'], { ready: /READY (\d+)/, logFile: join(LOGS, 'upstream-http.log') });
@@ -356,15 +368,17 @@ async function main() {
       for (const arm of order) {
         const t = armTarget[arm]();
         const label = `${arm}-c${c}-r${round + 1}`;
-        await quiet(label);
-        log(`tools/call ${label}: ${P.calls} calls`);
-        const r = await runDriver(
-          { label, url: t.url, headers: t.headers, mode: 'call', concurrency: c, warmup: P.warmup, calls: P.calls },
-          { hopPids: t.hopPids, upstreamPids: t.upstreamPids },
-        );
-        const cell = cellFrom(arm, r);
-        if (cell.errors || cell.mismatches) log(`  ${label}: ${cell.errors} errors, ${cell.mismatches} mismatches: ${cell.firstError}`);
-        log(`  p50 ${cell.p50.toFixed(2)} ms, p99 ${cell.p99.toFixed(2)} ms, ${cell.rps.toFixed(0)} calls/s, background load ${cell.foreignCores?.toFixed(2)} cores`);
+        const cell = await leastDisturbed(label, async () => {
+          log(`tools/call ${label}: ${P.calls} calls`);
+          const r = await runDriver(
+            { label, url: t.url, headers: t.headers, mode: 'call', concurrency: c, warmup: P.warmup, calls: P.calls },
+            { hopPids: t.hopPids, upstreamPids: t.upstreamPids },
+          );
+          const cell = cellFrom(arm, r);
+          if (cell.errors || cell.mismatches) log(`  ${label}: ${cell.errors} errors, ${cell.mismatches} mismatches: ${cell.firstError}`);
+          log(`  p50 ${cell.p50.toFixed(2)} ms, p99 ${cell.p99.toFixed(2)} ms, ${cell.rps.toFixed(0)} calls/s, other load ${cell.foreignCores?.toFixed(2)} cores`);
+          return cell;
+        });
         const key = `${arm}|${c}`;
         raw.set(key, [...(raw.get(key) ?? []), cell]);
         if (arm === 'A') report.environment.upstream ??= cell.serverVersion;
@@ -381,13 +395,14 @@ async function main() {
   for (const arm of listArms) {
     const url = arm === 'A' ? upManyUrl : `${gateways[arm].url}/many`;
     const label = `${arm}-list`;
-    await quiet(label);
-    log(`tools/list ${label}: ${P.listCalls} lists of ${P.listTools}+ tools`);
-    const r = await runDriver(
-      { label, url, headers: arm === 'A' ? {} : authHeaders, mode: 'list', concurrency: 1, warmup: P.listWarmup, calls: P.listCalls, expectTools },
-      { hopPids: arm === 'A' ? [] : [gateways[arm].pid], upstreamPids: [upMany.pid] },
-    );
-    const cell = cellFrom(arm, r);
+    const cell = await leastDisturbed(label, async () => {
+      log(`tools/list ${label}: ${P.listCalls} lists of ${P.listTools}+ tools`);
+      const r = await runDriver(
+        { label, url, headers: arm === 'A' ? {} : authHeaders, mode: 'list', concurrency: 1, warmup: P.listWarmup, calls: P.listCalls, expectTools },
+        { hopPids: arm === 'A' ? [] : [gateways[arm].pid], upstreamPids: [upMany.pid] },
+      );
+      return cellFrom(arm, r);
+    });
     if (arm === 'A') expectTools = cell.list?.tools;
     log(`  p50 ${cell.p50.toFixed(2)} ms, p99 ${cell.p99.toFixed(2)} ms, ${cell.list?.toolsJsonBytes} bytes of tools`);
     report.lists.push(cell);
@@ -445,6 +460,28 @@ async function main() {
     report.audit = { file: 'gateway-B', lines: lines.length, jsonRecords: valid, toolsCallRecords: calls, sample: lines[0]?.slice(0, 200) };
   }
   computeTargets();
+}
+
+/**
+ * Runs a measurement after a quiet wait; if other processes used more than P.maxForeign cores meanwhile, runs it again
+ * (P.retries times at most) and keeps the least disturbed attempt. Errors of discarded attempts still count.
+ */
+async function leastDisturbed(label, run) {
+  let best = null;
+  let errors = 0;
+  let attempts = 0;
+  for (let attempt = 0; attempt <= P.retries; attempt++) {
+    await quiet(label);
+    const r = await run();
+    attempts++;
+    errors += (r.errors ?? 0) + (r.mismatches ?? 0);
+    if (!best || (r.foreignCores ?? 0) < (best.foreignCores ?? 0)) best = r;
+    if ((r.foreignCores ?? 0) <= P.maxForeign) break;
+    if (attempt < P.retries) log(`  ${label}: disturbed (${r.foreignCores.toFixed(2)} cores of other load); running it again`);
+  }
+  best.attempts = attempts;
+  best.errorsAllAttempts = errors;
+  return best;
 }
 
 /** Waits for other sessions' load to pass (bounded by BENCH_QUIET_WAIT seconds per cell). */
@@ -507,7 +544,7 @@ function computeTargets() {
       status: lb.list.toolsSha256 === la.list.toolsSha256 ? 'PASS' : 'MISS',
     });
   }
-  const errs = [...report.calls, ...report.lists].reduce((s, c) => s + c.errors + c.mismatches, 0);
+  const errs = [...report.calls, ...report.lists].reduce((s, c) => s + (c.errorsAllAttempts ?? c.errors + c.mismatches), 0);
   add(D, 'errors', 'failed or wrong calls, all cells', '0', errs, '', (v) => v === 0);
   if (report.warnings) {
     const w = report.warnings;
@@ -569,7 +606,7 @@ function markdown() {
   const ups = r.environment.upstreamStdio;
   L.push(`Upstream: ${up ? `${up.name} ${up.version}` : '?'} (test/fixtures/upstream-http.mjs, Streamable HTTP, JSON responses)${ups ? `; over STDIO for C: ${ups.name} ${ups.version}` : ''}. ` +
     `SDK @modelcontextprotocol/sdk ${r.environment.mcpSdk}, mcp-proxy ${r.environment.mcpProxy}, opa-wasm ${r.environment.opaWasm}.`);
-  L.push('"other load" is CPU the machine spent on processes outside the cell during its timed phase (other sessions\' work on the shared cores), in cores; figures from cells with more than ~0.2 are disturbed.');
+  L.push(`"other load" is CPU the machine spent on processes outside the cell during its timed phase (other sessions' work on the shared cores), in cores. A cell above ${P.maxForeign} cores was run again (up to ${P.retries} times) and the least disturbed attempt kept; figures from cells still above it are disturbed.`);
   L.push(`Client: SDK Client + StreamableHTTPClientTransport (POSTs without the session-wide AbortSignal), one session per worker, closed loop; ${P.warmup} warm-up calls, then ${P.calls} timed calls per cell${P.rounds > 1 ? `, median of ${P.rounds} rounds` : ''}. All processes share the same ${r.environment.cores} cores.`);
   L.push('');
   L.push('Arms: ' + Object.entries(r.arms).map(([a, d]) => `**${a}** ${d}`).join('; ') + '.');
@@ -601,9 +638,10 @@ function markdown() {
   L.push('');
   L.push('## Policy micro-benchmarks (in process, dist/policy)');
   L.push('');
-  L.push('| measurement | input bytes | iterations | p50 µs | p90 µs | p99 µs | max µs |');
-  L.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const m of r.micro?.rows ?? []) L.push(`| ${m.name} | ${m.inputBytes} | ${m.n} | ${f(m.p50, 1)} | ${f(m.p90, 1)} | ${f(m.p99, 1)} | ${f(m.max, 1)} |`);
+  if (r.micro) L.push(`Other load during the micro-benchmarks: ${f(r.micro.foreignCores)} cores. "over 50 ms" counts evaluations that took longer than the gateway's default policy budget (policy.timeoutMs), which the gateway would turn into a deny.`, '');
+  L.push('| measurement | input bytes | iterations | p50 µs | p90 µs | p99 µs | max µs | over 50 ms |');
+  L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const m of r.micro?.rows ?? []) L.push(`| ${m.name} | ${m.inputBytes} | ${m.n} | ${f(m.p50, 1)} | ${f(m.p90, 1)} | ${f(m.p99, 1)} | ${f(m.max, 1)} | ${m.overGatewayBudget ?? '–'} |`);
   L.push('');
   if (r.heap) {
     const h = r.heap;

@@ -153,4 +153,5 @@ for (const [name, engine] of [
   rows.push({ name, kind: 'visible', inputBytes: JSON.stringify(visibleInput).length, ...stats });
 }
 
-process.stdout.write(`RESULT ${JSON.stringify({ rows, warnings })}\n`);
+const cpu = process.cpuUsage();
+process.stdout.write(`RESULT ${JSON.stringify({ rows, warnings, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`);

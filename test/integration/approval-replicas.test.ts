@@ -53,12 +53,15 @@ describe('approvals across two replicas with Redis', () => {
       // The backstop re-read runs every 20 s, so a release well under that can only have come through pub/sub.
       approvals: { progressIntervalSeconds: 20, store: { kind: 'redis', redis: { url: redis.url, keyPrefix: 'it:approvals:' } } },
     };
-    [a, b] = await Promise.all([
-      startGateway(dir, { ...cfg, audit: { file: auditA } }, 'replica-a.yaml'),
+    // Each replica is registered for teardown as soon as it is up: if the other fails to start, none is left behind.
+    const started = await Promise.allSettled([
+      startGateway(dir, { ...cfg, audit: { file: auditA } }, 'replica-a.yaml').then((g) => scope.defer(g, (x) => x.stop())),
       startGateway(dir, { ...cfg, audit: { file: join(dir, 'audit-b.jsonl') } }, 'replica-b.yaml'),
     ]);
-    scope.defer(a, (g) => g.stop());
-    scope.defer(null, () => b.stop());
+    if (started[1].status === 'fulfilled') scope.defer(null, () => b.stop());
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    a = (started[0] as PromiseFulfilledResult<RunningGateway>).value;
+    b = (started[1] as PromiseFulfilledResult<RunningGateway>).value;
   });
   after(() => scope.close());
 
@@ -77,7 +80,13 @@ describe('approvals across two replicas with Redis', () => {
       return r.json.approvals.find((x: any) => x.arguments.id === id) ?? null;
     }, `pending ${id} on ${base}`, 10_000, 50);
 
-  const held = (client: Client, id: string) => client.callTool({ name: 'ops__delete_thing', arguments: { id } }, undefined, { timeout: 30_000 });
+  // The answer may arrive before the test awaits it (a denial races the reviewer's own HTTP response): mark the
+  // promise handled at once so an early rejection is not reported as unhandled.
+  const held = (client: Client, id: string) => {
+    const p = client.callTool({ name: 'ops__delete_thing', arguments: { id } }, undefined, { timeout: 30_000 });
+    p.catch(() => {});
+    return p;
+  };
 
   it('held on A, still pending after B restarts, approved through B: the client on A gets the upstream result', async (t) => {
     const carol = await connectClient(a.url, tok.carol!);
@@ -116,9 +125,10 @@ describe('approvals across two replicas with Redis', () => {
     const carol = await connectClient(a.url, tok.carol!);
     const call = held(carol, 'r2');
     const p = await pendingOn(b.base, 'r2');
-    assert.equal((await api(b.base, 'POST', `/approvals/${p.id}/deny`, 'ravi', { comment: 'freeze until Monday' })).status, 200);
+    const no = await api(b.base, 'POST', `/approvals/${p.id}/deny`, 'ravi', { comment: 'freeze until Monday' });
+    assert.equal(no.status, 200, JSON.stringify(no.json));
     const e = await mcpError(() => call);
-    assert.equal(e.code, -32011);
+    assert.equal(e.code, -32011, e.message);
     assert.match(e.message, /Approval denied by ravi: freeze until Monday/);
     await carol.close();
   });

@@ -82,7 +82,8 @@ describe('approvals: held calls, reviewers, console, webhook, audit', () => {
     process.env.PORTCULLIS_IT_WEBHOOK_SECRET = WEBHOOK_SECRET;
     const auth = { mode: 'jwt', issuer: oidc.issuer, audience: RESOURCE, jwks: { url: oidc.jwksUrl } };
     const servers = [httpServer('ops', up.url)];
-    [gw, fast] = await Promise.all([
+    // Each gateway is registered for teardown as soon as it is up: if the other fails to start, none is left behind.
+    const started = await Promise.allSettled([
       startGateway(dir, {
         listen: { host: '127.0.0.1', port },
         auth,
@@ -94,12 +95,14 @@ describe('approvals: held calls, reviewers, console, webhook, audit', () => {
           console: { clientId: oidc.consoleClientId, clientSecretEnv: 'PORTCULLIS_IT_CONSOLE_SECRET', scopes: ['openid', 'profile', 'groups'] },
           webhook: { url: hook.url, secretEnv: 'PORTCULLIS_IT_WEBHOOK_SECRET', initialBackoffMs: 50 },
         },
-      }),
+      }).then((g) => scope.defer(g, (x) => x.stop())),
       // A second gateway whose cap cuts the policy's 300 s timeout to 2 s: the expiry case.
-      startGateway(dir, { auth, policy: { bundle }, servers, audit: { file: fastAudit }, approvals: { defaultTimeoutSeconds: 2, maxTimeoutSeconds: 2 } }, 'fast.yaml'),
+      startGateway(dir, { auth, policy: { bundle }, servers, audit: { file: fastAudit }, approvals: { defaultTimeoutSeconds: 2, maxTimeoutSeconds: 2 } }, 'fast.yaml').then((g) =>
+        scope.defer(g, (x) => x.stop()),
+      ),
     ]);
-    scope.defer(gw, (g) => g.stop());
-    scope.defer(fast, (g) => g.stop());
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    [gw, fast] = started.map((r) => (r as PromiseFulfilledResult<RunningGateway>).value) as [RunningGateway, RunningGateway];
   });
   after(() => scope.close());
 
@@ -131,8 +134,13 @@ describe('approvals: held calls, reviewers, console, webhook, audit', () => {
     return waitFor(() => readAudit(file).find(pred) ?? null, what, 5000, 50);
   }
 
-  const deleteThing = (client: Client, id: string, extra: Record<string, unknown> = {}) =>
-    client.callTool({ name: 'ops__delete_thing', arguments: { id } }, undefined, { timeout: 30_000, ...extra });
+  // The answer may arrive before the test awaits it (a denial races the reviewer's own HTTP response): mark the
+  // promise handled at once so an early rejection is not reported as unhandled.
+  const deleteThing = (client: Client, id: string, extra: Record<string, unknown> = {}) => {
+    const p = client.callTool({ name: 'ops__delete_thing', arguments: { id } }, undefined, { timeout: 30_000, ...extra });
+    p.catch(() => {});
+    return p;
+  };
 
   it('approve: the call is held (upstream untouched), then runs once and the client gets the upstream result', async () => {
     const carol = await connectClient(gw.url, tok.carol!);
@@ -342,6 +350,22 @@ describe('approvals: held calls, reviewers, console, webhook, audit', () => {
     assert.equal((rec.approval as any).status, 'expired');
     assert.equal((rec.approval as any).closed_reason, 'no reviewer decided in time');
     await carol.close();
+  });
+
+  it('SIGTERM withdraws the calls a gateway holds: their clients get an answer at once, not a cut connection', async () => {
+    const carol = await connectClient(fast.url, tok.carol!);
+    const call = deleteThing(carol, 'at-shutdown');
+    const a = await pending((x) => x.arguments.id === 'at-shutdown' && x.status === 'pending', 'rita', fast.base);
+    const t0 = Date.now();
+    const stopping = fast.stop();
+    const e = await mcpError(() => call);
+    assert.equal(e.code, -32011);
+    assert.match(e.message, /Approval request withdrawn: the gateway is shutting down/);
+    assert.ok(Date.now() - t0 < 1500, `answered ${Date.now() - t0} ms after SIGTERM (grace period is 10 s)`);
+    await stopping;
+    const rec = await auditWhere(fastAudit, (l) => l.action === 'tools/call' && (l.approval as any)?.id === a.id, 'withdrawn-at-shutdown record');
+    assert.equal((rec.approval as any).status, 'withdrawn');
+    await carol.close().catch(() => {});
   });
 
   it('console: OIDC sign-in (code + PKCE) at the provider; HttpOnly SameSite cookie; CSRF token required to decide', async () => {
