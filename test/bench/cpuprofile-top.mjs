@@ -59,7 +59,12 @@ export function summarizeProfile(profile, { top = 15, root = process.cwd(), wind
     const f = fn.get(key) ?? { function: name, where, selfUs: 0 };
     f.selfUs += us;
     fn.set(key, f);
-    const m = moduleOf(cf, name, root);
+    // Native frames (writev, JSON.parse, …) have no URL: they are charged to the nearest caller that has one, so the
+    // module table says which code caused the work. (garbage collector)/(program) stay as they are.
+    let owner = id;
+    while (!byId.get(owner).callFrame.url && parent.has(owner) && !name.startsWith('(')) owner = parent.get(owner);
+    const ocf = byId.get(owner).callFrame;
+    const m = moduleOf(ocf, ocf.functionName || name, root);
     mod.set(m, (mod.get(m) ?? 0) + us);
   }
   const pct = (us) => (total > 0 ? (us / total) * 100 : 0);
@@ -122,6 +127,8 @@ export function profileMarkdown(s) {
     s.gatewayInclusive.forEach((f, i) => lines.push(`| ${i + 1} | ${f.inclMs.toFixed(1)} | ${f.pct.toFixed(1)} | \`${f.function}\` | ${f.where} |`));
     lines.push('');
   }
+  lines.push('Self time per module or package (native frames charged to their nearest JavaScript caller):');
+  lines.push('');
   lines.push('| module / package | self ms | self % |');
   lines.push('|---|---:|---:|');
   for (const m of s.byModule) lines.push(`| ${m.module} | ${m.selfMs.toFixed(1)} | ${m.pct.toFixed(1)} |`);

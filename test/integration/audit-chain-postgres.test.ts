@@ -151,6 +151,41 @@ describe('audit hash chain: PostgreSQL sink', () => {
     assert.match(w.result!.problem!.reason, /checkpoint made with another key/);
   });
 
+  it('a gateway stopped while PostgreSQL is down keeps the records in its spool and delivers them at its next start', async () => {
+    const table = 'audit_restart';
+    const cfg = {
+      auth: issuer.authConfig(),
+      policy: { bundle },
+      servers: [httpServer('web', up.url)],
+      audit: {
+        postgres: { urlEnv: URL_ENV, table },
+        checkpoint: { keyEnv: KEY_ENV, everyRecords: 100, everySeconds: 3600 },
+        batch: { maxRecords: 5, maxDelayMs: 5 },
+        spool: { dir: join(dir, 'spool-restart') },
+      },
+    };
+    const g1 = await startGateway(dir, cfg, 'restart.yaml');
+    try {
+      for (const a of await driveCalls(g1.url, token, 3, 'first run')) assert.ok(a.json?.result, a.text);
+      await waitFor(async () => (await pgRecords(table).catch(() => [])).length === 4, 'the first run in PostgreSQL', 10_000);
+      await db.halt();
+      for (const a of await driveCalls(g1.url, token, 5, 'unreachable')) assert.ok(a.json?.result, a.text);
+      await waitFor(async () => (await auditBacklog(g1.base)).sinks.postgres!.spooled === 6, 'six records spooled', 10_000);
+    } finally {
+      await g1.stop();
+      await db.resume();
+    }
+    const g2 = scope.defer(await startGateway(dir, cfg, 'restart.yaml'), (x) => x.stop());
+    await waitFor(async () => (await auditBacklog(g2.base)).records === 0, 'the old spool delivered', 15_000, 200);
+    for (const a of await driveCalls(g2.url, token, 2, 'second run')) assert.ok(a.json?.result, a.text);
+    await g2.stop();
+    const inTable = await pgRecords(table);
+    assert.equal(inTable.length, 4 + 6 + 3);
+    assert.equal(new Set(inTable).size, inTable.length);
+    const v = await verifyTable(table);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
   it('spool full under fail-closed: new calls are refused with a clear error until PostgreSQL is back', async () => {
     const table = 'audit_spool_full';
     const g = scope.defer(
