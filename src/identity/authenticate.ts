@@ -1,4 +1,5 @@
 /** Verifies JWT bearer tokens with jose against a JWKS (file or URL), checking issuer, audience and algorithm. */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../config/index.js';
@@ -27,6 +28,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticate {
   const audience = auth.audience;
   if (!issuer || !audience) throw new Error('auth: issuer and audience are required for jwt mode');
   const required = auth.requiredScopes;
+  const cache = new VerifiedTokenCache();
 
   return async function authenticate(authorization, hasQueryToken) {
     // MCP authorization: the token MUST travel in the Authorization header, never in the query string.
@@ -34,6 +36,8 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticate {
     if (!authorization) throw new AuthenticationError(401, null, 'missing bearer token');
     const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization);
     if (!m?.[1]) throw new AuthenticationError(401, 'invalid_request', 'malformed Authorization header');
+    const cached = cache.get(m[1]);
+    if (cached) return cached;
     let claims: Record<string, unknown>;
     try {
       const verified = await jwtVerify(m[1], keySet, {
@@ -50,8 +54,48 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticate {
     const subject = subjectFromClaims(claims, auth.rolesClaim, auth.groupsClaim);
     const missing = required.filter((s) => !subject.scopes.includes(s));
     if (missing.length > 0) throw new AuthenticationError(403, 'insufficient_scope', `token lacks required scope: ${missing.join(' ')}`);
+    cache.set(m[1], subject, claims.exp as number);
     return subject;
   };
+}
+
+/**
+ * Verified tokens, so the signature check (the costliest step of a call) runs once per token and not once per
+ * request. Keyed by a hash, so raw tokens do not linger in memory; an entry lives until the token's exp or one
+ * minute, whichever is first, so a key rotated out of a JWKS URL stops being honoured within a minute.
+ */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, { subject: Subject; until: number }>();
+  private static readonly MAX_ENTRIES = 10_000;
+  private static readonly MAX_AGE_MS = 60_000;
+
+  private static key(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  get(token: string): Subject | undefined {
+    const k = VerifiedTokenCache.key(token);
+    const e = this.entries.get(k);
+    if (!e) return undefined;
+    if (Date.now() >= e.until) {
+      this.entries.delete(k);
+      return undefined;
+    }
+    return e.subject;
+  }
+
+  set(token: string, subject: Subject, exp: number): void {
+    if (this.entries.size >= VerifiedTokenCache.MAX_ENTRIES) {
+      // Drop the oldest tenth: Map iteration is insertion order.
+      let n = VerifiedTokenCache.MAX_ENTRIES / 10;
+      for (const k of this.entries.keys()) {
+        this.entries.delete(k);
+        if (--n <= 0) break;
+      }
+    }
+    const until = Math.min(exp * 1000, Date.now() + VerifiedTokenCache.MAX_AGE_MS);
+    this.entries.set(VerifiedTokenCache.key(token), { subject, until });
+  }
 }
 
 function loadKeySet(auth: AuthConfig): JWTVerifyGetKey {

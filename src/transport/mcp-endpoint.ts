@@ -182,15 +182,18 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     session.upstreams = new ClientUpstreams(session.initParams, deps.upstream, sessionRelay(session));
     let result: Record<string, unknown>;
     if (serverId !== null) {
-      // The per-server route is transparent: the upstream sees the client's own initialize, and the client sees
-      // the upstream's capabilities, instructions and server info.
+      // The per-server route is transparent: the client sees the upstream's capabilities, instructions and server
+      // info (from the gateway's own session with it), and the upstream will see the client's own initialize when
+      // the client's upstream session opens, on its first request: an idle client holds nothing upstream.
+      const upstream = deps.upstream(serverId)!;
       try {
-        const up = await (await session.upstreams.session(serverId)).initializeResult;
-        result = { ...up, protocolVersion: negotiateVersion(up.protocolVersion) };
+        await upstream.controlSession();
       } catch (err) {
         sessions.delete(session.id);
         return sendJson(res, 200, errorBody(msg.id, err));
       }
+      result = { protocolVersion: version, capabilities: upstream.capabilities, serverInfo: upstream.serverInfo };
+      if (upstream.instructions) result.instructions = upstream.instructions;
     } else {
       result = { protocolVersion: version, capabilities: deps.aggregateCapabilities(), serverInfo: deps.serverInfo };
     }
@@ -291,6 +294,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     res.setHeader('Cache-Control', 'no-cache');
     res.flushHeaders();
     session.stream = res;
+    session.upstreams?.listen();
     // Proxies drop silent connections; a comment line every 25 s keeps the stream open.
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
     keepAlive.unref();

@@ -10,6 +10,7 @@ import type { Upstream } from './upstream.js';
 export class ClientUpstreams {
   private readonly sessions = new Map<string, Promise<McpSession>>();
   private closed = false;
+  private listening = false;
 
   constructor(
     private readonly initParams: Record<string, unknown>,
@@ -25,7 +26,10 @@ export class ClientUpstreams {
     if (!s) {
       const upstream = this.lookup(serverId);
       if (!upstream) return Promise.reject(new UpstreamUnavailableError(serverId, 'no such server'));
-      s = upstream.openClientSession(this.initParams, this.relay);
+      s = upstream.openClientSession(this.initParams, this.relay).then((session) => {
+        if (this.listening) session.listen();
+        return session;
+      });
       this.sessions.set(serverId, s);
       s.catch(() => this.sessions.delete(serverId));
     }
@@ -65,6 +69,15 @@ export class ClientUpstreams {
         ),
       ),
     );
+  }
+
+  /**
+   * The client opened its own stream for server-initiated messages: from now on the upstream sessions listen too.
+   * Until then they do not, so an idle client costs the upstream no held-open connection.
+   */
+  listen(): void {
+    this.listening = true;
+    for (const p of this.sessions.values()) p.then((s) => s.listen(), () => undefined);
   }
 
   openServerIds(): string[] {

@@ -22,9 +22,13 @@ export interface PostOptions {
   signal?: AbortSignal;
 }
 
-/** The connection pool to one upstream URL, shared by every MCP session the gateway holds with it. */
+/** The connection pools to one upstream URL, shared by every MCP session the gateway holds with it. */
 export class HttpPool {
+  /** Requests: bounded, kept alive, reused call after call. */
   readonly pool: Pool;
+  /** Long-lived GET streams, apart from requests: each holds a connection for its whole life, and sharing one
+   *  bounded pool would let a few hundred idle streams starve every call. */
+  readonly streams: Pool;
   readonly path: string;
 
   constructor(
@@ -33,17 +37,19 @@ export class HttpPool {
     connections = 128,
   ) {
     this.pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.streams = new Pool(url.origin, { pipelining: 0, bodyTimeout: 0, headersTimeout: 30_000 });
     this.path = url.pathname + url.search;
   }
 
   async close(): Promise<void> {
-    await this.pool.close().catch(() => undefined);
+    await Promise.all([this.pool.close().catch(() => undefined), this.streams.destroy().catch(() => undefined)]);
   }
 }
 
 /** One MCP session over Streamable HTTP: the session id and protocol version it carries on every request. */
 export class HttpTransport {
   private readonly pool: Pool;
+  private readonly streams: Pool;
   private readonly path: string;
   private readonly staticHeaders: Record<string, string>;
   sessionId: string | undefined;
@@ -51,6 +57,7 @@ export class HttpTransport {
 
   constructor(shared: HttpPool) {
     this.pool = shared.pool;
+    this.streams = shared.streams;
     this.path = shared.path;
     this.staticHeaders = shared.staticHeaders;
   }
@@ -106,7 +113,7 @@ export class HttpTransport {
     const h = this.headers();
     delete h['content-type'];
     h.accept = 'text/event-stream';
-    const res = await this.pool.request({ path: this.path, method: 'GET', headers: h, signal });
+    const res = await this.streams.request({ path: this.path, method: 'GET', headers: h, signal });
     if (res.statusCode >= 400) {
       await res.body.dump();
       throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}`);

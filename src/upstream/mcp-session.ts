@@ -72,8 +72,16 @@ export class McpSession {
     const v = this.initializeResult.protocolVersion;
     if (typeof v === 'string') this.channel.setProtocolVersion(v);
     await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    this.channel.listen();
     return this.initializeResult;
+  }
+
+  private listening = false;
+
+  /** Opens the stream for upstream-initiated messages (once); only worth it when someone will read them. */
+  listen(): void {
+    if (this.listening || this.closed) return;
+    this.listening = true;
+    this.channel.listen();
   }
 
   /** Sends a request; resolves with the upstream's answer (a result or its JSON-RPC error). */
