@@ -180,7 +180,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     },
   });
 
-  const server: Server = createServer(app);
+  const server: Server = createServer((req, res) => {
+    if (!app.fastPost?.(req, res)) app(req, res);
+  });
   // Long tool calls (and approval waits) must not be cut by Node's default request timeout.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
