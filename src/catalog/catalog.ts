@@ -33,6 +33,8 @@ export class Catalog {
   private readonly byKey = new Map<string, CatalogEntry>();
   private readonly byServer = new Map<string, Map<string, CatalogEntry>>();
   private aggregate: CatalogEntry[] = [];
+  /** Per-server lists, rebuilt with the catalog: every call asks for one, so none is copied per call. */
+  private perServer = new Map<string, CatalogEntry[]>();
 
   addServer(upstream: Upstream): void {
     const view: ServerView = Object.freeze({ id: upstream.id, transport: upstream.kind, labels: { ...upstream.config.labels } });
@@ -76,13 +78,14 @@ export class Catalog {
       }
     }
     this.aggregate = all;
+    this.perServer = new Map([...this.byServer].map(([id, map]) => [id, [...map.values()]]));
     this.generation++;
   }
 
   /** Tools offered on an endpoint: every server's for the aggregate (serverId null), else that server's. */
   list(serverId: string | null): CatalogEntry[] {
     if (serverId === null) return this.aggregate;
-    return [...(this.byServer.get(serverId)?.values() ?? [])];
+    return this.perServer.get(serverId) ?? [];
   }
 
   /** Finds the tool a client named on an endpoint. */
