@@ -43,16 +43,22 @@ export function canonicalJson(value: unknown): string {
       if (!Number.isFinite(value)) throw new TypeError('canonical JSON: non-finite number');
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
+        return `${out}]`;
+      }
       const obj = value as Record<string, unknown>;
-      const parts: string[] = [];
+      let out = '{';
+      let first = true;
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 prescribes.
       for (const k of Object.keys(obj).sort()) {
         const v = obj[k];
         if (v === undefined || typeof v === 'function') continue;
-        parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+        out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`;
+        first = false;
       }
-      return `{${parts.join(',')}}`;
+      return `${out}}`;
     }
     default:
       throw new TypeError(`canonical JSON: cannot encode ${typeof value}`);
@@ -92,12 +98,18 @@ export interface ChainHead {
 
 export const EMPTY_HEAD: ChainHead = Object.freeze({ seq: 0, hash: GENESIS });
 
-/** Links a record (a parsed AuditRecord) after `head`; returns the entry and its JSON line. */
-export function chainRecord(head: ChainHead, record: Record<string, unknown>): { entry: Record<string, unknown>; line: string; head: ChainHead } {
+/**
+ * Links a record after `head`; returns the entry and its JSON line. `text`, when given, must be the record's own
+ * JSON.stringify output (what the queue holds): the line is then spliced from it instead of serialized again.
+ */
+export function chainRecord(head: ChainHead, record: Record<string, unknown>, text?: string): { entry: Record<string, unknown>; line: string; head: ChainHead } {
   // seq first for people reading the file; the hash does not depend on member order.
   const entry: Record<string, unknown> = { seq: head.seq + 1, ...record, prev_hash: head.hash };
-  entry.hash = entryHash(entry);
-  return { entry, line: JSON.stringify(entry), head: { seq: entry.seq as number, hash: entry.hash as string } };
+  const hash = sha256Hex(canonicalJson(entry));
+  entry.hash = hash;
+  const spliceable = text !== undefined && text.length > 2 && text[0] === '{' && !('seq' in record) && !('prev_hash' in record) && !('hash' in record);
+  const line = spliceable ? `{"seq":${head.seq + 1},${text.slice(1, -1)},"prev_hash":"${head.hash}","hash":"${hash}"}` : JSON.stringify(entry);
+  return { entry, line, head: { seq: head.seq + 1, hash } };
 }
 
 export interface CheckpointSigner {

@@ -37,6 +37,8 @@ export interface DecisionLogOptions {
 export interface DecisionLogEvent {
   labels: Record<string, string>;
   decision_id: string;
+  trace_id?: string;
+  span_id?: string;
   bundles?: Record<string, { revision?: string }>;
   path: string;
   input: unknown;
@@ -152,6 +154,10 @@ export class DecisionLogShipper implements DecisionLogger {
       input: m.input,
       timestamp: new Date().toISOString(),
     };
+    if (e.ref?.trace) {
+      ev.trace_id = e.ref.trace.traceId;
+      ev.span_id = e.ref.trace.spanId;
+    }
     if (e.bundle) ev.bundles = { portcullis: { revision: e.bundle.revision } };
     if (e.result !== undefined) ev.result = e.result;
     if (m.erased.length > 0) ev.erased = m.erased;

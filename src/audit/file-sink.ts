@@ -117,7 +117,7 @@ export class FileSink implements ChainedSink {
       }
     }
     for (const r of records) {
-      const c = chainRecord(head, parseRecordLine(r));
+      const c = chainRecord(head, parseRecordLine(r), r);
       lines.push(c.line);
       head = c.head;
     }

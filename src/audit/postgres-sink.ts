@@ -101,7 +101,7 @@ export class PostgresSink implements ChainedSink {
           lines.push(line);
         };
         for (const r of records) {
-          const c = chainRecord(head, parseRecordLine(r));
+          const c = chainRecord(head, parseRecordLine(r), r);
           push(c.entry, c.line, 'record');
           head = c.head;
         }

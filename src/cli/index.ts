@@ -1,4 +1,4 @@
-/** The portcullis command line: serve | validate | policy test | policy build. Thin: the work is in app.ts. */
+/** The portcullis command line: serve | validate | bridge | policy test | policy build | audit verify. Thin: the work is in app.ts and the modules. */
 import { Command } from 'commander';
 import { startGateway, VERSION } from '../app.js';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';

@@ -26,6 +26,12 @@ export interface Injection {
   secrets?: readonly string[];
 }
 
+/**
+ * Credential fields that name who, not prove it: an upstream may legitimately report them (a database's
+ * current_user), and scrubbing them from results would hide which leased identity did the work.
+ */
+const IDENTIFIER_FIELDS = new Set(['username', 'user', 'role', 'role_name']);
+
 export type IssueCredentials = (entry: CatalogEntry, decision: Decision) => Promise<Injection>;
 
 /** The part of an upstream that STDIO injection needs: env for the next spawn, and a restart onto fresh env. */
@@ -157,7 +163,10 @@ export function createCredentials(opts: CredentialsOptions): Credentials {
   const rendered = new WeakMap<Credential, Map<string, Injection>>();
 
   function secretsOf(c: Credential, fields: string[]): string[] {
-    return fields.map((f) => c.values[f]).filter((v): v is string => typeof v === 'string' && v !== '');
+    return fields
+      .filter((f) => !IDENTIFIER_FIELDS.has(f))
+      .map((f) => c.values[f])
+      .filter((v): v is string => typeof v === 'string' && v !== '');
   }
 
   async function issueCredentials(entry: CatalogEntry, decision: Decision): Promise<Injection> {

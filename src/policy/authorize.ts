@@ -48,6 +48,7 @@ export interface Target {
 export interface DecisionRef {
   readonly decisionId: string;
   readonly remote?: string | undefined;
+  readonly trace?: { readonly traceId: string; readonly spanId: string } | undefined;
 }
 
 /** Told of every evaluation, cached ones included; src/audit/decision-log.ts ships them in OPA's event format. */

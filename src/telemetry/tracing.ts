@@ -79,6 +79,8 @@ class Request implements RequestTrace {
   readonly traceId: string;
   readonly spanId: string;
   private readonly parent: Context;
+  /** An unsampled request records nothing: its stages get no spans, and its context still propagates. */
+  private readonly recording: boolean;
   private stageSpan: Span | undefined;
   private failure: unknown;
 
@@ -90,9 +92,11 @@ class Request implements RequestTrace {
     this.traceId = sc.traceId;
     this.spanId = sc.spanId;
     this.parent = trace.setSpan(ROOT_CONTEXT, span);
+    this.recording = span.isRecording();
   }
 
   enter(stage: TraceStage, attributes?: Attributes): void {
+    if (!this.recording) return;
     this.stageSpan?.end();
     this.stageSpan = this.tracer.startSpan(
       `portcullis.${stage}`,
@@ -108,6 +112,7 @@ class Request implements RequestTrace {
   }
 
   session(id: string, protocolVersion: string): void {
+    if (!this.recording) return;
     this.span.setAttribute('mcp.session.id', id);
     this.span.setAttribute('mcp.protocol.version', protocolVersion);
   }

@@ -186,7 +186,7 @@ describe('audit hash chain: PostgreSQL sink', () => {
     assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
-  it('spool full under fail-closed: new calls are refused with a clear error until PostgreSQL is back', async () => {
+  it('spool full under fail-closed: new calls are refused with a clear error until PostgreSQL is back', async (t) => {
     const table = 'audit_spool_full';
     const g = scope.defer(
       await startGateway(
@@ -221,6 +221,7 @@ describe('audit hash chain: PostgreSQL sink', () => {
       await new Promise((res) => setTimeout(res, 10));
     }
     assert.ok(refusal, `a call was refused (answered ${answered})`);
+    t.diagnostic(`${answered} calls answered before the first refusal (spool.maxBytes 4096)`);
     assert.equal(refusal.code, -32060);
     assert.match(refusal.message, /Audit trail unavailable: an audit sink is down and its spool is full, so new calls are refused until it recovers/);
     const full = await auditBacklog(g.base);

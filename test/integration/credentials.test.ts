@@ -184,9 +184,13 @@ describe('credentials from Vault (real OpenBao, real PostgreSQL)', () => {
     assert.match(write.text, /permission denied for table inventory/);
     const n = await db.sql<{ n: number }>("SELECT count(*)::int AS n FROM inventory WHERE item = 'analyst-was-here'");
     assert.equal(n[0]!.n, 0);
-    const rec = auditLines(auditFile)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((r) => r.tool === 'execute' && r.server === 'pg');
+    // Audit records are written off the request path (batched): wait for this one to land.
+    const rec = await waitFor(() => {
+      const found = auditLines(auditFile)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((r) => r.tool === 'execute' && r.server === 'pg');
+      return found.length > 0 ? found : undefined;
+    }, 'the audit record of execute');
     assert.equal(rec.at(-1)?.outcome, 'allow', 'the audit shows the policy allowed it');
   });
 

@@ -203,6 +203,26 @@ describe('tracing', () => {
     assert.equal(spans.find((s) => s.name === 'portcullis.audit')?.status.code ?? 0, 0, 'the audit stage itself did not fail');
   });
 
+  it('a client that does not sample: nothing is recorded, yet the context reaches the upstream and the audit record', async () => {
+    const url = `${gw.base}/mcp/web`;
+    const sid = await rawSession(url, token);
+    const traceId = hex(16);
+    const text = `unsampled-${hex(4)}`;
+    const r = await call(url, sid, 10, 'echo', { text }, undefined, { traceparent: `00-${traceId}-${hex(8)}-00` });
+    assert.ok(r.json.result, r.text);
+    const seen = await waitFor(
+      () => readFileSync(httpRecord, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.body?.method === 'tools/call' && l.body.params?.arguments?.text === text),
+      'the call at the upstream',
+    );
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(seen.headers.traceparent);
+    assert.ok(m, seen.headers.traceparent);
+    assert.equal(m[1], traceId);
+    const rec = await waitFor(() => auditLines(auditFile).map(parseAuditLine).find((l) => l.action === 'tools/call' && l.trace_id === traceId), 'audit record');
+    assert.equal(rec.span_id, m[2], 'unsampled: the request span is the upstream\'s parent');
+    await new Promise((res) => setTimeout(res, 400));
+    assert.equal(receiver.spans.filter((s) => s.traceId === traceId).length, 0, 'no span exported');
+  });
+
   it('without a traceparent a new trace starts; a refused token still gets a span with the identity stage', async () => {
     const url = `${gw.base}/mcp/web`;
     const before = receiver.spans.length;
