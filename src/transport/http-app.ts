@@ -104,6 +104,8 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
     const ctype = (req.headers['content-type'] ?? '').toLowerCase();
     // Anything unusual (compressed or non-JSON bodies) takes the general path and its full error handling.
     if (!ctype.startsWith('application/json') || (req.headers['content-encoding'] ?? 'identity') !== 'identity') return false;
+    // A body declared too large is refused by the general path, which drains it the way clients expect.
+    if (Number(req.headers['content-length'] ?? 0) > opts.maxBodyBytes) return false;
     const xreq = Object.setPrototypeOf(req, app.request) as Request;
     const xres = Object.setPrototypeOf(res, app.response) as Response;
     (xreq as unknown as { res: Response }).res = xres;
@@ -114,12 +116,6 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
     const bad = checkHostAndOrigin(xreq, opts.origin);
     if (bad) {
       refuse(xres, bad.status, bad.message);
-      req.resume();
-      return true;
-    }
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > opts.maxBodyBytes) {
-      refuse(xres, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
       req.resume();
       return true;
     }

@@ -511,6 +511,17 @@ async function main() {
     return r;
   });
 
+  // The issue asks for DNS-rebinding protection on the aggregate endpoint as well: the same scenario against /mcp.
+  if (opts.gateway && (opts.scenarios.length === 0 || opts.scenarios.includes('dns-rebinding-protection'))) {
+    const aggregate = url.replace(/\/mcp\/[^/]+$/, '/mcp');
+    const r = await runScenario(node22, cli, aggregate, 'dns-rebinding-protection', path.join(opts.out, 'aggregate'));
+    r.scenario = 'dns-rebinding-protection@/mcp';
+    const counts = `${r.counts.success} ok, ${r.counts.failure} failed, ${r.counts.warning} warnings`;
+    console.log(`${(r.ok ? 'PASS' : 'FAIL').padEnd(5)} ${r.scenario.padEnd(32)} ${String(r.ms).padStart(6)} ms  (${counts})`);
+    for (const p of r.problems) console.log(`      ${p}`);
+    results.push(r);
+  }
+
   finished = true;
   await stopAll();
 
