@@ -1,13 +1,13 @@
 /** The composition root: builds every stage from the frozen config, and starts and stops them in order. */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createApprovals } from './approval/index.js';
 import { auditOptionsFromConfig, createAuditSink, createDecisionLogShipper, decisionLogOptionsFromConfig, type AuditSink } from './audit/index.js';
 import { Catalog } from './catalog/index.js';
 import type { GatewayConfig } from './config/index.js';
-import { createCredentials } from './credentials/index.js';
-import { createAuthenticator, createDevKeys, DEV_ISSUER, type Authenticate } from './identity/index.js';
+import { createCredentials, createUpstreamTls, createVaultClient } from './credentials/index.js';
+import { createAuthenticator, createDevKeys, DEV_ISSUER, withClientCertificate, type Authenticate } from './identity/index.js';
 import { createCallTool } from './pipeline/call-tool.js';
 import { createListTools } from './pipeline/list-tools.js';
 import { createRelayMethods } from './pipeline/relay-methods.js';
@@ -18,6 +18,7 @@ import { createTracing, TRACING_OFF } from './telemetry/tracing.js';
 import { createQuotas } from './quota/index.js';
 import { isLoopback } from './transport/guards.js';
 import { createHttpApp } from './transport/http-app.js';
+import { createListener } from './transport/tls.js';
 import { broadcast, broadcastToolsChanged } from './transport/mcp-endpoint.js';
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
 import { SessionStore } from './transport/sessions.js';
@@ -61,6 +62,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   } else {
     authenticate = createAuthenticator({ auth: cfg.auth });
   }
+  // The verified TLS client certificate, instead of or alongside the token (only with listen.tls.clientCaFile).
+  if (cfg.auth.clientCertificate) authenticate = withClientCertificate(authenticate, cfg.auth.clientCertificate);
 
   // Policy.
   const v = cfg.policy.verification;
@@ -75,8 +78,13 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const catalog = new Catalog();
   const upstreams = cfg.servers.map((s) => new Upstream(s, log));
   // Before the upstreams start: a STDIO upstream with a credential profile needs it in its environment at spawn.
-  const credentials = createCredentials({ config: cfg, log });
+  // One Vault session for leases and for upstream client certificates (PKI), when any upstream needs one.
+  const pkiVault = cfg.vault && cfg.servers.some((s) => s.tls?.clientCert?.vaultPki) ? createVaultClient(cfg.vault, log) : undefined;
+  const credentials = createCredentials({ config: cfg, log, vault: pkiVault });
   credentials.start();
+  // mTLS towards HTTP upstreams: each gets its CA and client certificate before it first connects.
+  const upstreamTls = upstreams.filter((u) => u.config.tls).map((u) => createUpstreamTls({ server: u.config, vault: pkiVault, log, apply: (t) => u.useTls(t) }));
+  await Promise.all(upstreamTls.map((t) => t.start()));
   for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
   for (const u of upstreams) {
     catalog.addServer(u);
@@ -180,7 +188,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     },
   });
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createListener(cfg.listen.tls, (req, res) => {
     if (!app.fastPost?.(req, res)) app(req, res);
   });
   // Long tool calls (and approval waits) must not be cut by Node's default request timeout.
@@ -194,8 +202,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   sessions.start();
   const port = (server.address() as AddressInfo).port;
   const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-  const url = `http://${host}:${port}/mcp`;
-  approvals.setListenUrl(`http://${host}:${port}`);
+  const scheme = cfg.listen.tls ? 'https' : 'http';
+  const url = `${scheme}://${host}:${port}/mcp`;
+  approvals.setListenUrl(`${scheme}://${host}:${port}`);
   log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
 
   let stopping: Promise<void> | null = null;
@@ -215,6 +224,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       await Promise.all(upstreams.map((u) => u.stop()));
       // After the upstreams: no call can still be using a lease when it is revoked.
       await credentials.stop();
+      for (const t of upstreamTls) t.stop();
+      await pkiVault?.stop();
       await approvals.stop();
       await quotas.stop();
       await Promise.all([audit.close(), decisionLogs?.close()]);

@@ -20,6 +20,25 @@ export interface AuthConfig {
   groupsClaim: string;
   requiredScopes: string[];
   devIdentities?: DevIdentity[];
+  clientCertificate?: ClientCertificateAuthConfig;
+}
+
+export interface ClientCertificateAuthConfig {
+  mode: 'alongside' | 'instead';
+  rolesFromOU: boolean;
+  roles: Record<string, string[]>;
+}
+
+export interface ListenTlsConfig {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+  requireClientCert: boolean;
+}
+
+export interface UpstreamTlsConfig {
+  caFile?: string;
+  clientCert?: { vaultPki?: { mount: string; role: string; commonName: string; ttl: string }; certFile?: string; keyFile?: string };
 }
 
 export interface ServerConfig {
@@ -34,6 +53,7 @@ export interface ServerConfig {
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
   credentials?: { default?: string; allowed: string[] };
+  tls?: UpstreamTlsConfig;
 }
 
 export interface VaultAuthConfig {
@@ -139,7 +159,7 @@ export interface DecisionLogsConfig {
 export interface GatewayConfig {
   /** Absolute path of the file this was loaded from (or '<embedded>'). */
   source: string;
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; tls?: ListenTlsConfig };
   publicUrl?: string;
   http: { allowedOrigins: string[]; allowedHosts?: string[]; maxBodyBytes: number };
   sessions: { idleTimeoutSeconds: number; max: number };

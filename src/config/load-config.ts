@@ -6,6 +6,7 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { checkCredentialConfig } from '../credentials/check-config.js';
+import { checkTlsConfig } from '../transport/tls.js';
 import type { GatewayConfig, VaultConfig } from './config.js';
 
 const require = createRequire(import.meta.url);
@@ -98,6 +99,7 @@ export function buildConfig(doc: unknown, source: string, baseDir: string): Gate
   if (cfg.auth.mode === 'jwt' && cfg.auth.jwks?.file) cfg.auth.jwks.file = resolvePath(baseDir, cfg.auth.jwks.file);
   if (cfg.auth.mode !== 'dev' && cfg.auth.devIdentities) problems.push('auth.devIdentities: only allowed with auth.mode dev');
   problems.push(...checkCredentialConfig(cfg));
+  problems.push(...checkTlsConfig(cfg, baseDir));
   if (cfg.vault) resolveVaultPaths(cfg.vault, baseDir);
   if (problems.length > 0) throw new ConfigError(source, problems);
   cfg.policy.bundle = resolvePath(baseDir, cfg.policy.bundle);

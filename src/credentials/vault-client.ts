@@ -44,6 +44,8 @@ export interface VaultSecret {
 
 export interface VaultClient {
   read(path: string): Promise<VaultSecret>;
+  /** A write whose answer carries data, e.g. <pki>/issue/<role>; the data is returned as is (callers keep secrets out of logs). */
+  write(path: string, body: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Renews a lease; the answer is the TTL Vault granted, which may be less than asked (max TTL). */
   renew(leaseId: string, incrementSeconds: number): Promise<{ ttl: number; renewable: boolean }>;
   revoke(leaseId: string): Promise<void>;
@@ -224,6 +226,15 @@ export function createVaultClient(cfg: VaultConfig, log: Logger, env: NodeJS.Pro
         const r = (await withToken(() => vault.read(path))) as { lease_id?: string; lease_duration?: number; renewable?: boolean; data?: Record<string, unknown> };
         const token: TokenLife = state ?? { expiresAt: Date.now(), superseded: true };
         return { leaseId: r.lease_id ?? '', leaseDuration: r.lease_duration ?? 0, renewable: r.renewable === true, data: r.data ?? {}, token };
+      } catch (err) {
+        lastError = (err as Error).message;
+        throw err;
+      }
+    },
+    async write(path, body) {
+      try {
+        const r = (await withToken(() => vault.write(path, body))) as { data?: Record<string, unknown> };
+        return r.data ?? {};
       } catch (err) {
         lastError = (err as Error).message;
         throw err;

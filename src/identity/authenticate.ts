@@ -1,13 +1,17 @@
 /** Verifies JWT bearer tokens with jose against a JWKS (file or URL), checking issuer, audience and algorithm. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../config/index.js';
 import { AuthenticationError } from '../errors/index.js';
 import { ANONYMOUS, subjectFromClaims, type Subject } from './subject.js';
 
-/** Takes the Authorization header value and the request URL; resolves a Subject or throws AuthenticationError. */
-export type Authenticate = (authorization: string | undefined, hasQueryToken: boolean) => Promise<Subject>;
+/**
+ * Takes the Authorization header value and the request URL; resolves a Subject or throws AuthenticationError.
+ * `socket` is the request's connection: over TLS it carries the verified client certificate (client-certificate.ts).
+ */
+export type Authenticate = (authorization: string | undefined, hasQueryToken: boolean, socket?: Socket) => Promise<Subject>;
 
 export interface AuthenticatorOptions {
   auth: AuthConfig;

@@ -73,7 +73,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
   async function identify(req: Request, res: Response, action: string, trace?: RequestTrace): Promise<Subject | null> {
     try {
-      return await deps.authenticate(req.headers.authorization, req.query.access_token !== undefined);
+      return await deps.authenticate(req.headers.authorization, req.query.access_token !== undefined, req.socket);
     } catch (err) {
       if (!(err instanceof AuthenticationError)) throw err;
       trace?.fail(err);

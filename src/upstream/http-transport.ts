@@ -4,6 +4,7 @@
  * no session-wide AbortSignal on every fetch (the MaxListeners leak), and far less CPU per call.
  */
 import { Pool, type Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
 import { createParser } from 'eventsource-parser';
 import type { JsonRpcMessage } from '../protocol/json-rpc.js';
 
@@ -24,21 +25,34 @@ export interface PostOptions {
 
 /** The connection pools to one upstream URL, shared by every MCP session the gateway holds with it. */
 export class HttpPool {
-  /** Requests: bounded, kept alive, reused call after call. */
-  readonly pool: Pool;
+  /** Requests: bounded, kept alive, reused call after call. Replaced (not mutated) by useTls. */
+  pool: Pool;
   /** Long-lived GET streams, apart from requests: each holds a connection for its whole life, and sharing one
    *  bounded pool would let a few hundred idle streams starve every call. */
-  readonly streams: Pool;
+  streams: Pool;
   readonly path: string;
 
   constructor(
     readonly url: URL,
     readonly staticHeaders: Record<string, string>,
-    connections = 128,
+    private readonly connections = 128,
   ) {
     this.pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
     this.streams = new Pool(url.origin, { pipelining: 0, bodyTimeout: 0, headersTimeout: 30_000 });
     this.path = url.pathname + url.search;
+  }
+
+  /**
+   * Connects from now on with these TLS options (CA, client certificate): new pools take every new request, and
+   * the old ones close gracefully, so calls and streams in flight finish on the connections they started on.
+   */
+  useTls(tls: ConnectionOptions): void {
+    const oldPool = this.pool;
+    const oldStreams = this.streams;
+    this.pool = new Pool(this.url.origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 30_000, connect: tls });
+    this.streams = new Pool(this.url.origin, { pipelining: 0, bodyTimeout: 0, headersTimeout: 30_000, connect: tls });
+    void oldPool.close().catch(() => undefined);
+    void oldStreams.close().catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -48,16 +62,15 @@ export class HttpPool {
 
 /** One MCP session over Streamable HTTP: the session id and protocol version it carries on every request. */
 export class HttpTransport {
-  private readonly pool: Pool;
-  private readonly streams: Pool;
+  // Read through the shared pools on each request: useTls may have swapped them since this session began.
+  private readonly shared: HttpPool;
   private readonly path: string;
   private readonly staticHeaders: Record<string, string>;
   sessionId: string | undefined;
   protocolVersion: string | undefined;
 
   constructor(shared: HttpPool) {
-    this.pool = shared.pool;
-    this.streams = shared.streams;
+    this.shared = shared;
     this.path = shared.path;
     this.staticHeaders = shared.staticHeaders;
   }
@@ -76,7 +89,7 @@ export class HttpTransport {
 
   /** Sends one message; every message in the answer (JSON or SSE) is handed to onMessage as it arrives. */
   async post(message: JsonRpcMessage, onMessage: (m: JsonRpcMessage) => void, opts: PostOptions = {}): Promise<void> {
-    const res = await this.pool.request({
+    const res = await this.shared.pool.request({
       path: this.path,
       method: 'POST',
       headers: this.headers(opts.headers),
@@ -113,7 +126,7 @@ export class HttpTransport {
     const h = this.headers();
     delete h['content-type'];
     h.accept = 'text/event-stream';
-    const res = await this.streams.request({ path: this.path, method: 'GET', headers: h, signal });
+    const res = await this.shared.streams.request({ path: this.path, method: 'GET', headers: h, signal });
     if (res.statusCode >= 400) {
       await res.body.dump();
       throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}`);
@@ -125,7 +138,7 @@ export class HttpTransport {
   async terminate(): Promise<void> {
     if (!this.sessionId) return;
     try {
-      const res = await this.pool.request({ path: this.path, method: 'DELETE', headers: this.headers(), signal: AbortSignal.timeout(2000) });
+      const res = await this.shared.pool.request({ path: this.path, method: 'DELETE', headers: this.headers(), signal: AbortSignal.timeout(2000) });
       await res.body.dump();
     } catch {
       // The upstream may already be gone; nothing else to do on the way out.

@@ -13,6 +13,7 @@ import { LATEST_PROTOCOL_VERSION, type Tool } from '../protocol/mcp.js';
 import type { Logger } from '../telemetry/logger.js';
 import { HttpChannel, StdioChannel, type Channel } from './channel.js';
 import { HttpPool } from './http-transport.js';
+import type { ConnectionOptions } from 'node:tls';
 import { McpSession, type Relay, type UpstreamAnswer } from './mcp-session.js';
 
 export type UpstreamState = 'not_ready' | 'ok' | 'error';
@@ -74,6 +75,11 @@ export class Upstream extends EventEmitter {
   get pid(): number | null {
     const ch = this.control?.channel;
     return ch instanceof StdioChannel ? ch.pid : null;
+  }
+
+  /** TLS options (CA, client certificate) for new connections to an HTTP upstream; calls in flight are not cut. */
+  useTls(tls: ConnectionOptions): void {
+    this.pool?.useTls(tls);
   }
 
   /** Environment for the next STDIO spawn (e.g. leased credentials); called before every start. */

@@ -7,7 +7,7 @@ import { CLI, ROOT } from './paths.js';
 import { spawnManaged, stopManaged, waitForStdout, type Managed } from './process.js';
 
 export interface RunningGateway {
-  /** http://127.0.0.1:PORT/mcp as printed by the gateway. */
+  /** http://127.0.0.1:PORT/mcp as printed by the gateway (https:// with listen.tls). */
   url: string;
   /** http://127.0.0.1:PORT */
   base: string;
@@ -38,14 +38,14 @@ export async function startGateway(dir: string, cfg: Record<string, unknown>, na
   const proc = spawnManaged(process.execPath, [CLI, 'serve', '--config', configFile], { cwd: ROOT, env: { ...process.env } });
   let m: RegExpMatchArray;
   try {
-    m = await waitForStdout(proc, /Portcullis is listening on (http:\/\/127\.0\.0\.1:(\d+)\/mcp)/, 20_000);
+    m = await waitForStdout(proc, /Portcullis is listening on (https?:\/\/127\.0\.0\.1:(\d+)\/mcp)/, 20_000);
   } catch (err) {
     await stopManaged(proc, 500);
     throw err;
   }
   const url = m[1]!;
   const port = Number(m[2]);
-  return { url, port, base: `http://127.0.0.1:${port}`, configFile, process: proc, stop: () => stopManaged(proc) };
+  return { url, port, base: url.slice(0, -'/mcp'.length), configFile, process: proc, stop: () => stopManaged(proc) };
 }
 
 /** Runs a one-shot CLI command (validate, serve with a bad config, ...) without blocking, so runs can overlap. */
