@@ -67,11 +67,8 @@ export class PolicyEngine {
   /** Evaluate one entrypoint. Never throws: failures come back as { ok: false, reason }. */
   evaluate(entrypoint: string, input: unknown): EvalResult {
     const loaded = this.active;
-    const start = process.hrtime.bigint();
-    const micros = () => Number(process.hrtime.bigint() - start) / 1000;
-    // The budget is charged in CPU time: on a loaded machine wall time includes waiting for a core, and a policy
-    // must not start denying calls because a neighbour is busy.
-    const cpuStart = process.cpuUsage();
+    const start = performance.now();
+    const micros = () => (performance.now() - start) * 1000;
     if (!loaded) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
     let rs: unknown;
     try {
@@ -83,11 +80,21 @@ export class PolicyEngine {
       return { ok: false, reason, micros: micros(), cause: new Error(`policy evaluation error: ${detail}`) };
     }
     const took = micros();
-    const cpu = process.cpuUsage(cpuStart);
     // WASM evaluation is synchronous and cannot be pre-empted; a result that came too late is still refused,
-    // so a slow policy shows up as denials rather than as silent latency.
-    if (cpu.user + cpu.system > this.opts.timeoutMs * 1000) {
-      return { ok: false, reason: `policy evaluation exceeded its ${this.opts.timeoutMs} ms budget`, micros: took };
+    // so a slow policy shows up as denials rather than as silent latency. Over budget, the evaluation is timed once
+    // more: on a loaded machine wall time includes waiting for a core (or a GC pause), and a policy must not deny
+    // because a neighbour was busy, while a policy that is really too slow is slow twice. (Reading CPU time instead
+    // costs a system call per evaluation, several percent of a call.)
+    if (took > this.opts.timeoutMs * 1000) {
+      const again = performance.now();
+      try {
+        loaded.policy.evaluate(input, entrypoint);
+      } catch {
+        // it succeeded a moment ago; only the timing is being checked
+      }
+      if ((performance.now() - again) * 1000 > this.opts.timeoutMs * 1000) {
+        return { ok: false, reason: `policy evaluation exceeded its ${this.opts.timeoutMs} ms budget`, micros: took };
+      }
     }
     const first = Array.isArray(rs) ? (rs[0] as { result?: unknown } | undefined) : undefined;
     return { ok: true, value: first?.result, micros: took };
