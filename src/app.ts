@@ -195,18 +195,6 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.listen.port, cfg.listen.host, () => resolve());
-  });
-  sessions.start();
-  const port = (server.address() as AddressInfo).port;
-  const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-  const scheme = cfg.listen.tls ? 'https' : 'http';
-  const url = `${scheme}://${host}:${port}/mcp`;
-  approvals.setListenUrl(`${scheme}://${host}:${port}`);
-  log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
-
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'stop') => {
     stopping ??= (async () => {
@@ -218,8 +206,10 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (inflight.count > 0) log.warn('grace period over; cutting off in-flight calls', { inflight: inflight.count });
       sessions.stop();
-      server.close();
-      server.closeAllConnections();
+      if (server.listening) {
+        server.close();
+        server.closeAllConnections();
+      }
       watcher.stop();
       await Promise.all(upstreams.map((u) => u.stop()));
       // After the upstreams: no call can still be using a lease when it is revoked.
@@ -235,6 +225,24 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     })();
     return stopping;
   };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(cfg.listen.port, cfg.listen.host, () => resolve());
+    });
+  } catch (err) {
+    // Nothing may outlive a gateway that never listened: children, leases, timers.
+    await stop('listen failed');
+    throw err;
+  }
+  sessions.start();
+  const port = (server.address() as AddressInfo).port;
+  const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
+  const scheme = cfg.listen.tls ? 'https' : 'http';
+  const url = `${scheme}://${host}:${port}/mcp`;
+  approvals.setListenUrl(`${scheme}://${host}:${port}`);
+  log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
 
   return { url, port, devTokens, metricsUrl, stop };
 }

@@ -46,7 +46,18 @@ export async function runCli(argv: string[]): Promise<number> {
       const cfg = load(file);
       if (!cfg) return setExit(1);
       const log = createLogger(cfg.log.level);
-      const gw = await startGateway(cfg, log);
+      let gw: Awaited<ReturnType<typeof startGateway>>;
+      try {
+        gw = await startGateway(cfg, log);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        // The commonest start-up failure deserves a sentence, not a stack trace.
+        if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+          process.stderr.write(`portcullis: cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : 'permission denied'} (change listen.port in ${cfg.source})\n`);
+          return setExit(1);
+        }
+        throw err;
+      }
       process.stdout.write(`Portcullis is listening on ${gw.url}\n`);
       if (gw.metricsUrl) process.stdout.write(`Portcullis metrics on ${gw.metricsUrl}\n`);
       if (gw.devTokens.length > 0) {
