@@ -2,16 +2,9 @@
  * A throwaway PostgreSQL for the audit sink tests (scripts/start-postgres.sh on a free port), which, unlike
  * helpers/postgres.ts, can be stopped and started again on the same data: the sink must survive an outage.
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import pg from 'pg';
-import { ROOT } from './paths.js';
-import { freePort } from './postgres.js';
-
-const run = promisify(execFile);
+import { startPgCluster } from './postgres.js';
 
 export interface AuditPostgres {
   /** postgres://postgres:<password>@127.0.0.1:<port>/<db> */
@@ -26,23 +19,7 @@ export interface AuditPostgres {
 }
 
 export async function startAuditPostgres(): Promise<AuditPostgres> {
-  // Under root the server runs as `postgres`, which must reach the data directory: /tmp, not a private temp dir.
-  const base = mkdtempSync(join(tmpdir(), 'portcullis-it-auditpg-'));
-  chmodSync(base, 0o755);
-  const port = await freePort();
-  const db = 'portcullis_audit_it';
-  const env = {
-    ...process.env,
-    PG_PORT: String(port),
-    PG_DATA: join(base, 'data'),
-    PG_LOG: join(base, 'pg.log'),
-    PG_DB: db,
-    PG_ADMIN_PASSWORD_FILE: join(base, 'admin.password'),
-  };
-  const script = join(ROOT, 'scripts', 'start-postgres.sh');
-  const ctl = (cmd: string) => run('bash', [script, cmd], { env, cwd: ROOT, timeout: 60_000 });
-  await ctl('start');
-  const password = readFileSync(env.PG_ADMIN_PASSWORD_FILE, 'utf8').trim();
+  const { base, port, db, password, ctl } = await startPgCluster('portcullis-it-auditpg-', 'portcullis_audit_it');
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   return {
     url,

@@ -34,12 +34,21 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** A cluster of our own, run by scripts/start-postgres.sh on a free port; `ctl` runs that script's commands on it. */
+export interface PgCluster {
+  base: string;
+  port: number;
+  db: string;
+  adminPasswordFile: string;
+  password: string;
+  ctl(cmd: 'start' | 'stop'): Promise<unknown>;
+}
+
+export async function startPgCluster(prefix: string, db: string): Promise<PgCluster> {
   // Under root the server runs as `postgres`, which must reach the data directory: /tmp, not a private temp dir.
-  const base = mkdtempSync(join(tmpdir(), 'portcullis-it-pg-'));
+  const base = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(base, 0o755);
   const port = await freePort();
-  const db = 'portcullis_demo';
   const env = {
     ...process.env,
     PG_PORT: String(port),
@@ -49,9 +58,14 @@ export async function startPostgres(): Promise<TestPostgres> {
     PG_ADMIN_PASSWORD_FILE: join(base, 'admin.password'),
   };
   const script = join(ROOT, 'scripts', 'start-postgres.sh');
-  await run('bash', [script, 'start'], { env, cwd: ROOT, timeout: 60_000 });
-  const adminPasswordFile = env.PG_ADMIN_PASSWORD_FILE;
-  const password = readFileSync(adminPasswordFile, 'utf8').trim();
+  const ctl = (cmd: 'start' | 'stop') => run('bash', [script, cmd], { env, cwd: ROOT, timeout: 60_000 });
+  await ctl('start');
+  const password = readFileSync(env.PG_ADMIN_PASSWORD_FILE, 'utf8').trim();
+  return { base, port, db, adminPasswordFile: env.PG_ADMIN_PASSWORD_FILE, password, ctl };
+}
+
+export async function startPostgres(): Promise<TestPostgres> {
+  const { base, port, db, adminPasswordFile, password, ctl } = await startPgCluster('portcullis-it-pg-', 'portcullis_demo');
   const connect = async <T>(user: string, pw: string, text: string, params?: unknown[]): Promise<T[]> => {
     const c = new pg.Client({ host: '127.0.0.1', port, database: db, user, password: pw, connectionTimeoutMillis: 5000 });
     await c.connect();
@@ -68,7 +82,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     sql: (text, params) => connect('postgres', password, text, params),
     sqlAs: (user, pw, text) => connect(user, pw, text),
     async stop() {
-      await run('bash', [script, 'stop'], { env, cwd: ROOT, timeout: 60_000 }).catch(() => undefined);
+      await ctl('stop').catch(() => undefined);
       rmSync(base, { recursive: true, force: true });
     },
   };
