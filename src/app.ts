@@ -124,7 +124,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   if (quotas.router) routes.use(quotas.router);
   if (metrics && !cfg.metrics?.listen) routes.get(cfg.metrics!.path, metrics.handler(log));
 
-  const listTools = createListTools({ catalog, authorizer, audit });
+  // With approvals a call may wait minutes for a human: offer MCP tasks so it need not hold an HTTP request open.
+  const tasks = Boolean(cfg.approvals);
+  const listTools = createListTools({ catalog, authorizer, audit, tasks });
   const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval, audit });
   const callTool = createCallTool({
     catalog,
@@ -180,6 +182,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       serverExists: (id) => catalog.servers.has(id),
       serverInfo: { name: 'portcullis', version: VERSION },
       relayMethod,
+      tasks,
       upstream: (id) => catalog.servers.get(id)?.upstream,
       aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,

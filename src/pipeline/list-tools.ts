@@ -12,7 +12,14 @@ import { auditSubject } from './audit-subject.js';
 /** Returns the JSON text of the ListToolsResult. */
 export type ListTools = (ctx: CallContext) => string;
 
-export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer; audit: AuditSink }): ListTools {
+/** The gateway can run any tool as a task (it owns the waiting), so with tasks on no tool forbids them. */
+function withTaskSupport(tool: Record<string, unknown>): Record<string, unknown> {
+  const execution = (tool.execution ?? {}) as Record<string, unknown>;
+  if (execution.taskSupport === 'required' || execution.taskSupport === 'optional') return tool;
+  return { ...tool, execution: { ...execution, taskSupport: 'optional' } };
+}
+
+export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer; audit: AuditSink; tasks?: boolean }): ListTools {
   const { catalog, authorizer, audit } = deps;
 
   return function listTools(ctx) {
@@ -46,7 +53,8 @@ export function createListTools(deps: { catalog: Catalog; authorizer: Authorizer
         const tools = [];
         for (const e of entries) {
           if (!vis.keys.has(e.key)) continue;
-          tools.push(ctx.serverId === null ? { ...e.tool, name: Catalog.exposedName(e, null) } : e.tool);
+          const tool = ctx.serverId === null ? { ...e.tool, name: Catalog.exposedName(e, null) } : e.tool;
+          tools.push(deps.tasks ? withTaskSupport(tool) : tool);
         }
         text = JSON.stringify({ tools });
         count = tools.length;

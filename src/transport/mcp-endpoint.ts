@@ -21,6 +21,7 @@ import { newCallContext } from '../pipeline/call-context.js';
 import { RELAYED_METHODS, type RelayMethod } from '../pipeline/relay-methods.js';
 import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { RequestStream, sessionRelay } from './client-link.js';
+import { createTask, handleTaskRequest, isTaskAugmented, TASK_METHODS, TASKS_CAPABILITY } from './tasks.js';
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { negotiateVersion } from '../protocol/mcp.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -35,6 +36,8 @@ export interface McpEndpointDeps {
   listTools: ListTools;
   callTool: CallTool;
   relayMethod: RelayMethod;
+  /** tools/call may run as an MCP task (2025-11-25): on when approvals can hold calls for minutes. */
+  tasks?: boolean;
   upstream: (serverId: string) => Upstream | undefined;
   /** Capabilities the aggregate endpoint offers: the union of what its upstreams offer. */
   aggregateCapabilities: () => Record<string, unknown>;
@@ -199,6 +202,8 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     }
     const caps = (result.capabilities ?? {}) as Record<string, unknown>;
     result.capabilities = { ...caps, tools: { ...((caps.tools as object) ?? {}), listChanged: true } };
+    // The gateway runs the tasks itself (the upstream call inside is an ordinary one), whatever the upstream offers.
+    if (deps.tasks) (result.capabilities as Record<string, unknown>).tasks = TASKS_CAPABILITY;
     sendJson(res, 200, JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }), { 'Mcp-Session-Id': session.id });
   }
 
@@ -253,7 +258,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     try {
       if (msg.method === 'ping') out = `{"jsonrpc":"2.0","id":${id},"result":{}}`;
       else if (msg.method === 'tools/list') out = `{"jsonrpc":"2.0","id":${id},"result":${deps.listTools(ctx)}}`;
-      else if (msg.method === 'tools/call') {
+      else if (msg.method === 'tools/call' && deps.tasks && isTaskAugmented(params)) {
+        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: startTask(subject, session, req, params) });
+      } else if (TASK_METHODS.has(msg.method) && deps.tasks) {
+        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await handleTaskRequest(session, msg.method, params) });
+      } else if (msg.method === 'tools/call') {
         const result = await deps.callTool(ctx, params);
         out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result });
         ctx.onAnswer?.(out);
@@ -271,6 +280,45 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       res.off('close', onClose);
     }
     stream.finish(out);
+  }
+
+  /**
+   * A task-augmented tools/call: the same pipeline, run apart from this HTTP request. What it sends on the way
+   * (progress, an approval's "awaiting review") goes to the session's GET stream and into the task's status.
+   */
+  function startTask(subject: Subject, session: Session, req: Request, params: Record<string, unknown>): unknown {
+    const { task: _task, ...rest } = params;
+    const meta = (rest._meta ?? {}) as Record<string, unknown>;
+    // A progress token of our own when the client gave none: progress (an approval's "awaiting review") then
+    // flows into the task's statusMessage, without being sent to a client that never asked for it.
+    const ownToken = meta.progressToken === undefined ? `task-progress-${randomUUID()}` : undefined;
+    const call = ownToken ? { ...rest, _meta: { ...meta, progressToken: ownToken } } : rest;
+    const streamRelay = sessionRelay(session);
+    return createTask(session, params, async (signal, status) => {
+      deps.inflight.count++;
+      try {
+        const ctx = newCallContext({
+          subject,
+          session,
+          serverId: session.serverId,
+          signal,
+          remote: req.socket.remoteAddress,
+          upstreams: session.upstreams!,
+          relay: {
+            request: (method, p) => streamRelay.request(method, p),
+            notify: (n) => {
+              const message = (n.params as { message?: unknown } | undefined)?.message;
+              const isProgress = n.method === 'notifications/progress';
+              if (isProgress && typeof message === 'string') status(message);
+              if (!(isProgress && ownToken !== undefined && (n.params as { progressToken?: unknown }).progressToken === ownToken)) streamRelay.notify(n);
+            },
+          },
+        });
+        return await deps.callTool(ctx, call);
+      } finally {
+        deps.inflight.count--;
+      }
+    });
   }
 
   /** GET: the stream on which the gateway sends notifications (tools/list_changed) to this session. */

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
 import type { JsonRpcId } from '../protocol/json-rpc.js';
 import type { ClientUpstreams, UpstreamAnswer } from '../upstream/index.js';
+import { endTasks } from './tasks.js';
 
 /** A request the gateway sent to the client (relayed sampling, elicitation, roots/list) awaiting its answer. */
 export interface AwaitedAnswer {
@@ -93,6 +94,7 @@ export class SessionStore {
     }
     s.awaiting.clear();
     s.stream?.end();
+    endTasks(s);
     // Ending a client session ends the upstream sessions opened for it (DELETE), so none leak.
     void s.upstreams?.closeAll();
     return true;

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { readAudit, type AuditLine } from '../helpers/audit.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { connectClient, mcpError, postHeaders, rawSession, textOf, PROTOCOL_VERSION } from '../helpers/mcp.js';
+import { connectClient, mcpError, postHeaders, rawSession, rpc, textOf, PROTOCOL_VERSION } from '../helpers/mcp.js';
 import { CookieWalker, freePort, startOidcProvider, type TestOidc } from '../helpers/oidc.js';
 import { tempDir } from '../helpers/paths.js';
 import { buildExampleBundle } from '../helpers/policies.js';
@@ -193,6 +193,58 @@ describe('approvals: held calls, reviewers, console, webhook, audit', () => {
     assert.deepEqual(rec.approval, { id: a.id, status: 'approved', reviewer: { iss: oidc.issuer, sub: 'rita' }, comment: 'ok, change OPS-1' });
     assert.ok(!JSON.stringify(readAudit(auditFile)).includes(CARD), 'no raw card number in the audit');
     await carol.close();
+  });
+
+  it('tasks (2025-11-25): a held call runs as an MCP task; approve, deny and cancel through tasks/get, tasks/result, tasks/cancel', async () => {
+    const v = { 'mcp-protocol-version': '2025-11-25' };
+    const sid = await rawSession(gw.url, tok.carol!, '2025-11-25');
+    const send = (id: number, method: string, params: Record<string, unknown>) => rpc(gw.url, tok.carol!, sid, { jsonrpc: '2.0', id, method, params }, v);
+    const asTask = (id: number, thing: string) => send(id, 'tools/call', { name: 'ops__delete_thing', arguments: { id: thing }, task: { ttl: 60_000 } });
+    const held = (thing: string) => pending((x) => x.requester.sub === 'carol' && x.status === 'pending' && x.arguments?.id === thing);
+
+    const listed = await send(1, 'tools/list', {});
+    assert.equal(listed.json.result.tools.find((t: any) => t.name === 'ops__delete_thing').execution.taskSupport, 'optional');
+
+    // Approve: the call answers at once with a task, is held, then runs once; tasks/result gives the upstream result.
+    const before = await direct.countCalls();
+    const created = await asTask(2, 'task-approved');
+    assert.equal(created.status, 200, created.text);
+    const task = created.json.result.task;
+    assert.equal(task.status, 'working');
+    const a = await held('task-approved');
+    const polled = await send(3, 'tasks/get', { taskId: task.taskId });
+    assert.equal(polled.json.result.status, 'working');
+    assert.match(polled.json.result.statusMessage ?? '', /awaiting approval/);
+    assert.equal(await direct.countCalls(), before, 'nothing ran while held');
+    assert.equal((await api('POST', `/approvals/${a.id}/approve`, 'rita', { comment: 'task ok' })).status, 200);
+    const result = await send(4, 'tasks/result', { taskId: task.taskId });
+    assert.equal(result.json.result.content[0].text, 'deleted task-approved');
+    assert.equal(result.json.result._meta['io.modelcontextprotocol/related-task'].taskId, task.taskId);
+    assert.equal((await send(5, 'tasks/get', { taskId: task.taskId })).json.result.status, 'completed');
+    assert.equal(await direct.countCalls(), before + 1);
+
+    // Deny: tasks/result answers with the call's own error, carrying the reviewer's reason.
+    const denied = (await asTask(6, 'task-denied')).json.result.task;
+    const d = await held('task-denied');
+    assert.equal((await api('POST', `/approvals/${d.id}/deny`, 'rita', { comment: 'not today' })).status, 200);
+    const failed = await send(7, 'tasks/result', { taskId: denied.taskId });
+    assert.equal(failed.json.error.code, -32011);
+    assert.match(failed.json.error.message, /not today/);
+    assert.equal((await send(8, 'tasks/get', { taskId: denied.taskId })).json.result.status, 'failed');
+
+    // Cancel: the task is cancelled and its pending approval withdrawn; nothing runs.
+    const cancelled = (await asTask(9, 'task-cancelled')).json.result.task;
+    const c = await held('task-cancelled');
+    const cancel = await send(10, 'tasks/cancel', { taskId: cancelled.taskId });
+    assert.equal(cancel.json.result.status, 'cancelled');
+    await waitFor(async () => ((await api('GET', `/approvals/${c.id}`, 'rita')).json.status === 'withdrawn' ? true : null), 'the approval withdrawn', 5000, 50);
+    assert.equal(await direct.countCalls(), before + 1);
+    assert.equal((await send(11, 'tasks/list', {})).json.result.tasks.length, 3);
+
+    // A task belongs to its session: another session (even of the same subject) does not see it.
+    const other = await rawSession(gw.url, tok.carol!, '2025-11-25');
+    const foreign = await rpc(gw.url, tok.carol!, other, { jsonrpc: '2.0', id: 12, method: 'tasks/get', params: { taskId: task.taskId } }, v);
+    assert.equal(foreign.json.error.code, -32602);
   });
 
   it('the webhook announced it: signed (HMAC), retried after a 503, console link, arguments redacted', async () => {
