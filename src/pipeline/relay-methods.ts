@@ -277,15 +277,6 @@ export function createRelayMethods(deps: RelayDeps) {
   };
 }
 
-/** Methods relayMethod serves. */
-export const RELAYED_METHODS = new Set([
-  'prompts/list',
-  'prompts/get',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'completion/complete',
-  'logging/setLevel',
-]);
+/** The methods relayMethod serves. */
+export { RELAYED_METHODS } from '../protocol/mcp.js';
+

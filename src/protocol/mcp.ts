@@ -20,3 +20,16 @@ export interface Tool {
 export function negotiateVersion(requested: unknown): string {
   return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
 }
+
+/** Methods the gateway relays to upstreams through policy besides tools (served by pipeline/relay-methods.ts). */
+export const RELAYED_METHODS = new Set([
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'logging/setLevel',
+]);

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
 import type { AuditRecord, AuditSink } from '../audit/index.js';
+import { RELAYED_METHODS } from '../protocol/mcp.js';
 import type { Logger } from './logger.js';
 
 /** What the gauges read at scrape time. Each is optional: a component that is not configured reports nothing. */
@@ -33,21 +34,8 @@ export interface MetricsOptions {
 /** The wire outcome of a decided request; AuditOutcome renamed for dashboards. */
 const OUTCOME: Record<AuditRecord['outcome'], string> = { allow: 'allowed', deny: 'denied', approval_required: 'approval', error: 'error' };
 
-const METHODS = new Set([
-  'tools/call',
-  'tools/list',
-  'prompts/list',
-  'prompts/get',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'completion/complete',
-  'authenticate',
-  'approval/approve',
-  'approval/deny',
-]);
+// Audited actions worth a label of their own; anything else is 'other' (bounded label values).
+const METHODS = new Set(['tools/call', 'tools/list', ...RELAYED_METHODS, 'authenticate', 'approval/approve', 'approval/deny']);
 
 const STAGES = new Set(['transport', 'identity', 'catalog', 'policy', 'quota', 'approval', 'credentials', 'validation', 'upstream', 'redaction', 'audit']);
 
@@ -72,6 +60,16 @@ export class Metrics {
     private readonly opts: MetricsOptions,
   ) {
     const registers = [this.registry];
+    // A gauge whose value is read from its source at scrape time.
+    const gaugeOf = (name: string, help: string, read: () => number) =>
+      new client.Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
     if (opts.defaultMetrics) client.collectDefaultMetrics({ register: this.registry });
     this.requests = new client.Counter({
       name: 'portcullis_requests_total',
@@ -169,46 +167,12 @@ export class Metrics {
         if (b) this.set(b.activatedAt.getTime() / 1000);
       },
     });
-    if (s.pendingApprovals) {
-      const read = s.pendingApprovals;
-      new client.Gauge({
-        name: 'portcullis_approvals_pending',
-        help: 'Calls this replica holds while they wait for a reviewer.',
-        registers,
-        collect() {
-          this.set(read());
-        },
-      });
-    }
-    if (s.vaultLeases) {
-      const read = s.vaultLeases;
-      new client.Gauge({
-        name: 'portcullis_vault_leases',
-        help: 'Vault leases (dynamic credentials) held right now, being retired included.',
-        registers,
-        collect() {
-          this.set(read());
-        },
-      });
-    }
+    if (s.pendingApprovals) gaugeOf('portcullis_approvals_pending', 'Calls this replica holds while they wait for a reviewer.', s.pendingApprovals);
+    if (s.vaultLeases) gaugeOf('portcullis_vault_leases', 'Vault leases (dynamic credentials) held right now, being retired included.', s.vaultLeases);
     if (s.auditBacklog) {
       const read = s.auditBacklog;
-      new client.Gauge({
-        name: 'portcullis_audit_backlog_records',
-        help: 'Audit records not yet delivered to every sink (queued in memory or spooled to disk).',
-        registers,
-        collect() {
-          this.set(read().records);
-        },
-      });
-      new client.Gauge({
-        name: 'portcullis_audit_backlog_bytes',
-        help: 'Bytes of audit records not yet delivered to every sink.',
-        registers,
-        collect() {
-          this.set(read().bytes);
-        },
-      });
+      gaugeOf('portcullis_audit_backlog_records', 'Audit records not yet delivered to every sink (queued in memory or spooled to disk).', () => read().records);
+      gaugeOf('portcullis_audit_backlog_bytes', 'Bytes of audit records not yet delivered to every sink.', () => read().bytes);
       new client.Gauge({
         name: 'portcullis_audit_sink_up',
         help: '1 while an audit sink accepts writes, 0 while it is being retried.',
