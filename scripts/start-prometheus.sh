@@ -11,6 +11,8 @@
 #   PROM_TARGETS          what to scrape: comma-separated host:port[/path] (default 127.0.0.1:8080/metrics); the
 #                         first target is job "portcullis", the next ones "portcullis-2", "portcullis-3", …
 #   PROM_SCRAPE_INTERVAL  scrape interval (default 15s; the integration test uses 1s)
+#   PROM_BEARER_FILE      optional: a file holding the scrape token (the gateway's metrics.bearerTokenEnv value),
+#                         sent as "Authorization: Bearer" to every target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROM_PORT=${PROM_PORT:-9490}
@@ -61,6 +63,9 @@ write_config() {
       if [ "$i" -eq 1 ]; then job=portcullis; else job="portcullis-$i"; fi
       echo "  - job_name: $job"
       echo "    metrics_path: $path"
+      if [ -n "${PROM_BEARER_FILE:-}" ]; then
+        echo "    authorization: { type: Bearer, credentials_file: '$PROM_BEARER_FILE' }"
+      fi
       echo "    static_configs:"
       echo "      - targets: ['$hostport']"
     done

@@ -17,7 +17,7 @@ import { Metrics } from './telemetry/metrics.js';
 import { createTracing, TRACING_OFF } from './telemetry/tracing.js';
 import { createQuotas } from './quota/index.js';
 import { isLoopback } from './transport/guards.js';
-import { createHttpApp } from './transport/http-app.js';
+import { createHttpApp, lastResort } from './transport/http-app.js';
 import { createListener } from './transport/tls.js';
 import { broadcast, broadcastToolsChanged } from './transport/mcp-endpoint.js';
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
@@ -74,7 +74,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   await watcher.start();
 
   // Catalog and upstreams.
-  const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id));
+  const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id), cfg.sessions.maxPerPrincipal);
   const catalog = new Catalog();
   const upstreams = cfg.servers.map((s) => new Upstream(s, log));
   // Before the upstreams start: a STDIO upstream with a credential profile needs it in its environment at spawn.
@@ -111,7 +111,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           vaultLeases: cfg.vault ? () => credentials.leaseCount() : undefined,
           auditBacklog: () => audit.backlog(),
         },
-        cfg.metrics,
+        { ...cfg.metrics, bearerToken: cfg.metrics.bearerTokenEnv ? process.env[cfg.metrics.bearerTokenEnv] : undefined },
       )
     : undefined;
   metrics?.instrument(audit);
@@ -139,6 +139,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   });
 
   let draining = false;
+  /** When an accept last failed for lack of file descriptors. */
+  let descriptorsExhaustedAt = 0;
   const inflight = { count: 0 };
   const loopback = isLoopback(cfg.listen.host);
   const app = createHttpApp({
@@ -157,7 +159,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     readiness: () => {
       const bundle = engine.bundle;
       const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
-      const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok');
+      const descriptors = Date.now() - descriptorsExhaustedAt < 5000 ? 'exhausted' : 'ok';
+      const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok') && descriptors === 'ok' && audit.accepting();
       return {
         ready,
         detail: {
@@ -168,6 +171,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           vault: credentials.status(),
           draining,
           audit: audit.backlog(),
+          auditAccepting: audit.accepting(),
+          descriptors,
           ...(decisionLogs ? { decisionLogs: decisionLogs.status() } : {}),
         },
       };
@@ -186,18 +191,33 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       upstream: (id) => catalog.servers.get(id)?.upstream,
       aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,
+      maxInitializeBytes: cfg.sessions.maxInitializeBytes,
       inflight,
       tracing,
     },
   });
 
-  const server: Server = createListener(cfg.listen.tls, (req, res) => {
-    if (!app.fastPost?.(req, res)) app(req, res);
+  const server: Server = createListener(
+    cfg.listen.tls,
+    (req, res) => {
+      // Nothing a client sends may throw out of here: a synchronous throw would be an uncaughtException.
+      try {
+        if (!app.fastPost?.(req, res)) app(req, res);
+      } catch (err) {
+        lastResort(log, res, err);
+      }
+    },
+    // requestTimeout times only the receipt of the request (a slow or stalled body), not the answer: long tool
+    // calls, approval waits and GET streams are not cut by it.
+    cfg.http,
+  );
+  // Accept failures (EMFILE, ENFILE) arrive here; without a listener they would kill the process. Readiness goes
+  // false for a while so a load balancer sends new clients elsewhere.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (!server.listening) return;
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptorsExhaustedAt = Date.now();
+    log.error('listener error', { code: err.code, error: err.message });
   });
-  // Long tool calls (and approval waits) must not be cut by Node's default request timeout.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'stop') => {
     stopping ??= (async () => {

@@ -58,6 +58,18 @@ export async function runCli(argv: string[]): Promise<number> {
         }
         throw err;
       }
+      // The process-level last resort. Request handlers answer every failure themselves (http-app's lastResort);
+      // anything that still escapes is a bug, but it must not lose audited work: stop the way SIGTERM does (in-flight
+      // calls answered, the audit queue flushed and its closing checkpoint written), bounded in time, then exit.
+      process.on('unhandledRejection', (reason) => {
+        log.error('unhandled promise rejection (kept running)', { error: (reason as Error)?.stack ?? String(reason) });
+      });
+      process.once('uncaughtException', (err) => {
+        log.error('uncaught exception: stopping', { error: err.stack ?? String(err) });
+        const hard = setTimeout(() => process.exit(70), Math.max(5, cfg.shutdown.graceSeconds + 5) * 1000);
+        hard.unref();
+        void gw.stop('uncaught exception').finally(() => process.exit(70));
+      });
       process.stdout.write(`Portcullis is listening on ${gw.url}\n`);
       if (gw.metricsUrl) process.stdout.write(`Portcullis metrics on ${gw.metricsUrl}\n`);
       if (gw.devTokens.length > 0) {

@@ -100,6 +100,8 @@ export interface MetricsConfig {
   path: string;
   listen?: { host: string; port: number };
   defaultMetrics: boolean;
+  /** Environment variable holding the scrape token. */
+  bearerTokenEnv?: string;
 }
 
 export interface TracingConfig {
@@ -161,8 +163,8 @@ export interface GatewayConfig {
   source: string;
   listen: { host: string; port: number; tls?: ListenTlsConfig };
   publicUrl?: string;
-  http: { allowedOrigins: string[]; allowedHosts?: string[]; maxBodyBytes: number };
-  sessions: { idleTimeoutSeconds: number; max: number };
+  http: { allowedOrigins: string[]; allowedHosts?: string[]; maxBodyBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; maxConnections: number };
+  sessions: { idleTimeoutSeconds: number; max: number; maxPerPrincipal: number; maxInitializeBytes: number };
   auth: AuthConfig;
   policy: {
     bundle: string;

@@ -98,6 +98,13 @@ export function buildConfig(doc: unknown, source: string, baseDir: string): Gate
   });
   if (cfg.auth.mode === 'jwt' && cfg.auth.jwks?.file) cfg.auth.jwks.file = resolvePath(baseDir, cfg.auth.jwks.file);
   if (cfg.auth.mode !== 'dev' && cfg.auth.devIdentities) problems.push('auth.devIdentities: only allowed with auth.mode dev');
+  // Metrics name servers, tools and volumes: outside development they are not for anyone who can reach /mcp.
+  if (cfg.metrics && cfg.metrics.enabled !== false && cfg.auth.mode === 'jwt' && !cfg.metrics.listen && !cfg.metrics.bearerTokenEnv) {
+    problems.push('metrics: on the gateway\'s own listener with auth.mode jwt, set metrics.bearerTokenEnv (a scrape token) or metrics.listen (a listener of its own)');
+  }
+  if (cfg.metrics?.bearerTokenEnv && !process.env[cfg.metrics.bearerTokenEnv]) {
+    problems.push(`metrics.bearerTokenEnv: environment variable ${cfg.metrics.bearerTokenEnv} is not set`);
+  }
   problems.push(...checkCredentialConfig(cfg));
   problems.push(...checkTlsConfig(cfg, baseDir));
   if (cfg.vault) resolveVaultPaths(cfg.vault, baseDir);

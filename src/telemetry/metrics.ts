@@ -4,6 +4,7 @@
  * Label values are bounded: methods from a fixed list, servers from the config, tools from the catalog ("unknown"
  * otherwise), outcomes and stages from fixed lists. Never a subject, an argument or a client-chosen string.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
@@ -29,6 +30,8 @@ export interface MetricsOptions {
   path: string;
   defaultMetrics: boolean;
   listen?: { host: string; port: number };
+  /** When set, a scrape must carry `Authorization: Bearer <this>`. */
+  bearerToken?: string;
 }
 
 /** The wire outcome of a decided request; AuditOutcome renamed for dashboards. */
@@ -243,7 +246,12 @@ export class Metrics {
 
   /** Answers a scrape (on the gateway's listener, or on the metrics listener of its own). */
   handler(log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
-    return (_req, res) => {
+    const expected = this.opts.bearerToken === undefined ? undefined : Buffer.from(`Bearer ${this.opts.bearerToken}`);
+    return (req, res) => {
+      if (expected && !sameBytes(req.headers.authorization, expected)) {
+        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="metrics"' }).end('metrics need the scrape token\n');
+        return;
+      }
       this.scrape().then(
         (text) => res.writeHead(200, { 'content-type': this.contentType, 'cache-control': 'no-store' }).end(text),
         (err: Error) => {
@@ -286,4 +294,11 @@ export class Metrics {
     l.closeAllConnections();
     await new Promise<void>((resolve) => l.close(() => resolve()));
   }
+}
+
+/** Constant-time comparison of a header with the expected value (no timing oracle on the scrape token). */
+function sameBytes(header: string | undefined, expected: Buffer): boolean {
+  if (header === undefined) return false;
+  const got = Buffer.from(header);
+  return got.length === expected.length && timingSafeEqual(got, expected);
 }

@@ -99,8 +99,15 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
     const path = q === -1 ? url : url.slice(0, q);
     let serverId: string | undefined;
     if (path === '/mcp' || path === '/mcp/') serverId = undefined;
-    else if (path.startsWith('/mcp/') && path.indexOf('/', 5) === -1) serverId = decodeURIComponent(path.slice(5));
-    else return false;
+    else if (path.startsWith('/mcp/') && path.indexOf('/', 5) === -1) {
+      // A malformed escape (`/mcp/%`, `%E0%A4%A`) is a bad request, never an exception: decodeURIComponent throws.
+      const id = safeDecode(path.slice(5));
+      if (id === undefined) {
+        refuseAndClose(res, 400, 'Bad Request: malformed percent-encoding in the path');
+        return true;
+      }
+      serverId = id;
+    } else return false;
     const ctype = (req.headers['content-type'] ?? '').toLowerCase();
     // Anything unusual (compressed or non-JSON bodies) takes the general path and its full error handling.
     if (!ctype.startsWith('application/json') || (req.headers['content-encoding'] ?? 'identity') !== 'identity') return false;
@@ -127,7 +134,9 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
       size += c.length;
       if (size > opts.maxBodyBytes) {
         tooLarge = true;
-        refuse(xres, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
+        chunks.length = 0;
+        // Stop reading: a chunked body may never end, and draining it would cost unbounded bandwidth and CPU.
+        refuseAndClose(xres, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
         return;
       }
       chunks.push(c);
@@ -144,10 +153,7 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
       }
       (xreq as unknown as { params: Record<string, string> }).params = serverId === undefined ? {} : { serverId };
       mcp.post(xreq, xres, (err?: unknown) => {
-        if (err === undefined) return;
-        opts.log.error('unhandled error', { error: (err as Error)?.stack ?? String(err) });
-        if (!xres.headersSent) refuse(xres, 500, 'Internal error', -32603);
-        else xres.end();
+        if (err !== undefined) lastResort(opts.log, xres, err);
       });
     });
     return true;
@@ -165,12 +171,46 @@ export function createHttpApp(opts: HttpAppOptions): GatewayApp {
       res.end();
       return;
     }
-    if (e.type === 'entity.too.large') return refuse(res, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
+    if (e.type === 'entity.too.large') return refuseAndClose(res, 413, `Payload Too Large: limit is ${opts.maxBodyBytes} bytes`);
     if (e.type === 'entity.parse.failed') return refuse(res, 400, 'Parse error: body is not valid JSON', PARSE_ERROR);
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return refuse(res, 415, 'Unsupported encoding');
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return refuse(res, e.status, 'Bad Request');
-    opts.log.error('unhandled error', { error: (err as Error)?.stack ?? String(err) });
-    refuse(res, 500, 'Internal error', -32603);
+    lastResort(opts.log, res, err);
   });
   return app;
+}
+
+/** decodeURIComponent without the throw: undefined for a malformed escape. */
+export function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Answers and closes the connection: for refusals where the rest of the request must not be read (an oversized
+ * or endless body, a malformed request line). Node would otherwise keep reading the body to reuse the socket.
+ */
+export function refuseAndClose(res: ServerResponse, status: number, message: string, code?: number): void {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  res.once('finish', () => res.req?.destroy());
+  if (res.headersSent) res.end();
+  else refuse(res, status, message, code);
+}
+
+/**
+ * The last-resort answer for anything that escaped a handler: a 500 (or the end of a stream already started), a
+ * log line, and the process stays up. Request handlers are expected never to get here; every path that does is a
+ * bug, logged at error level so it is seen.
+ */
+export function lastResort(log: Logger, res: ServerResponse, err: unknown): void {
+  log.error('unhandled error in a request handler', { error: (err as Error)?.stack ?? String(err) });
+  try {
+    if (!res.headersSent) refuse(res, 500, 'Internal error', -32603);
+    else if (!res.writableEnded) res.end();
+  } catch {
+    res.destroy();
+  }
 }

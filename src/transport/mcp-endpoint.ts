@@ -3,11 +3,13 @@
  * server-to-client stream, DELETE ends the session. Identity is checked on every request; sessions never
  * stand in for it (checklist C8).
  */
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { AuditSink } from '../audit/index.js';
 import {
   AuthenticationError,
   GatewayError,
+  InvalidParamsError,
   InvalidRequestError,
   MethodNotFoundError,
   ShuttingDownError,
@@ -47,6 +49,8 @@ export interface McpEndpointDeps {
   challenge: (req: Request, res: Response, err: AuthenticationError) => void;
   serverExists: (id: string) => boolean;
   serverInfo: { name: string; version: string };
+  /** sessions.maxInitializeBytes: the most a session keeps of its initialize params. */
+  maxInitializeBytes: number;
   /** Flipped on SIGTERM: no new sessions, in-flight calls finish. */
   draining: () => boolean;
   inflight: { count: number };
@@ -54,8 +58,8 @@ export interface McpEndpointDeps {
   tracing?: Tracing;
 }
 
-function sendJson(res: Response, status: number, body: string, headers?: Record<string, string>): void {
-  res.status(status);
+function sendJson(res: ServerResponse, status: number, body: string, headers?: Record<string, string>): void {
+  res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.end(body);
@@ -66,7 +70,7 @@ function errorBody(id: JsonRpcId | null, err: unknown): string {
 }
 
 /** Transport-level refusals: a JSON-RPC error object without an id, and the matching HTTP status. */
-export function refuse(res: Response, status: number, message: string, code = INVALID_REQUEST): void {
+export function refuse(res: ServerResponse, status: number, message: string, code = INVALID_REQUEST): void {
   sendJson(res, status, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
 }
 
@@ -179,9 +183,17 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (sessions.full) {
       return sendJson(res, 503, errorBody(msg.id, new GatewayError(INVALID_REQUEST, 'transport', 'Too many sessions; try again later', { httpStatus: 503 })));
     }
-    const params = msg.params ?? {};
-    const version = negotiateVersion(params.protocolVersion);
-    const session = sessions.create(subject.principal, serverId, version, { ...params, protocolVersion: version });
+    if (sessions.fullFor(subject.principal)) {
+      return sendJson(
+        res,
+        429,
+        errorBody(msg.id, new GatewayError(INVALID_REQUEST, 'transport', `Too many sessions for this identity (limit ${sessions.maxPerPrincipal}); end unused sessions with DELETE or wait for them to expire`, { httpStatus: 429 })),
+      );
+    }
+    const kept = initParamsToKeep(msg.params ?? {}, deps.maxInitializeBytes);
+    if (typeof kept === 'string') return sendJson(res, 200, errorBody(msg.id, new InvalidParamsError(kept)));
+    const version = negotiateVersion(kept.protocolVersion);
+    const session = sessions.create(subject.principal, serverId, version, { ...kept, protocolVersion: version });
     session.upstreams = new ClientUpstreams(session.initParams, deps.upstream, sessionRelay(session));
     let result: Record<string, unknown>;
     if (serverId !== null) {
@@ -346,8 +358,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     // Proxies drop silent connections; a comment line every 25 s keeps the stream open.
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
     keepAlive.unref();
+    // A stream is authenticated once, when it opens: it must not outlive the token that opened it. The client
+    // reconnects with its current token (and is authenticated again) to keep listening.
+    const expiry = streamExpiry(subject);
+    const expire = expiry === undefined ? undefined : setTimeout(() => res.end(), expiry);
+    expire?.unref();
     res.on('close', () => {
       clearInterval(keepAlive);
+      if (expire) clearTimeout(expire);
       if (session.stream === res) session.stream = undefined;
     });
   }
@@ -371,6 +389,29 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     };
 
   return { post: wrap(post), get: wrap(get), delete: wrap(del) };
+}
+
+/** Milliseconds until the subject's token expires (`exp`), or undefined for a token without one. */
+function streamExpiry(subject: Subject): number | undefined {
+  const exp = subject.claims.exp;
+  if (typeof exp !== 'number') return undefined;
+  // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer-lived token is checked again at that point anyway.
+  return Math.min(Math.max(0, exp * 1000 - Date.now()), 2_147_483_647);
+}
+
+/**
+ * What a session keeps of the client's initialize for its whole life (it is replayed to each upstream session
+ * opened for the client): the protocol version, capabilities and client info only, and only up to a size bound,
+ * so that a client cannot park a megabyte per session in the gateway's memory. Returns the refusal otherwise.
+ */
+export function initParamsToKeep(params: Record<string, unknown>, maxBytes: number): Record<string, unknown> | string {
+  const kept: Record<string, unknown> = {};
+  if (params.protocolVersion !== undefined) kept.protocolVersion = params.protocolVersion;
+  if (params.capabilities !== undefined) kept.capabilities = params.capabilities;
+  if (params.clientInfo !== undefined) kept.clientInfo = params.clientInfo;
+  const size = Buffer.byteLength(JSON.stringify(kept));
+  if (size > maxBytes) return `initialize: params too large (${size} bytes of capabilities and clientInfo; limit ${maxBytes}, sessions.maxInitializeBytes)`;
+  return kept;
 }
 
 /** Relays a list_changed notification from an upstream to every session with a stream on an affected endpoint. */

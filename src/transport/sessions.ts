@@ -40,13 +40,21 @@ export interface Session {
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  /** Live sessions per principal, for the per-principal cap. */
+  private readonly perPrincipal = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly idleTimeoutMs: number,
     readonly max: number,
     private readonly hash: (id: string) => string,
+    readonly maxPerPrincipal = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** True when this principal holds as many sessions as it may: one identity cannot fill the gateway for all. */
+  fullFor(principal: string): boolean {
+    return (this.perPrincipal.get(principal) ?? 0) >= this.maxPerPrincipal;
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -76,6 +84,7 @@ export class SessionStore {
       inflight: new Map(),
     };
     this.sessions.set(id, s);
+    this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
     return s;
   }
 
@@ -87,6 +96,9 @@ export class SessionStore {
     const s = this.sessions.get(id);
     if (!s) return false;
     this.sessions.delete(id);
+    const n = (this.perPrincipal.get(s.principal) ?? 1) - 1;
+    if (n <= 0) this.perPrincipal.delete(s.principal);
+    else this.perPrincipal.set(s.principal, n);
     for (const ac of s.inflight.values()) ac.abort();
     for (const w of s.awaiting.values()) {
       clearTimeout(w.timer);

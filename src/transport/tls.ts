@@ -10,8 +10,27 @@ import { isAbsolute, resolve } from 'node:path';
 import type { GatewayConfig, ListenTlsConfig } from '../config/index.js';
 
 /** The listener for `handler`: node:http without TLS config, node:https with it (same handler either way). */
-export function createListener(tls: ListenTlsConfig | undefined, handler: RequestListener): Server {
-  if (!tls) return createHttpServer(handler);
+export function createListener(tls: ListenTlsConfig | undefined, handler: RequestListener, limits: ListenerLimits): Server {
+  // Node checks the header and request timeouts on an interval (30 s by default): check often enough that a
+  // configured timeout of a few seconds is kept to within a quarter of itself.
+  const timing = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+    keepAliveTimeout: 65_000,
+  };
+  const server = tls ? createHttps(tls, handler, timing) : createHttpServer(timing, handler);
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
+
+export interface ListenerLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+}
+
+function createHttps(tls: ListenTlsConfig, handler: RequestListener, timing: Record<string, number>): Server {
   const ca = tls.clientCaFile ? readFileSync(tls.clientCaFile) : undefined;
   return createHttpsServer(
     {
@@ -27,6 +46,7 @@ export function createListener(tls: ListenTlsConfig | undefined, handler: Reques
           }
         : {}),
       minVersion: 'TLSv1.2',
+      ...timing,
     },
     handler,
   ) as unknown as Server;

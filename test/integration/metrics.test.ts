@@ -4,7 +4,7 @@
 // restarts, sessions, and a metrics listener of its own.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
@@ -17,6 +17,10 @@ import { waitFor, waitForStdout } from '../helpers/process.js';
 import { Scope } from '../helpers/scope.js';
 import { createIssuer } from '../helpers/tokens.js';
 import { httpServer, startHttpUpstream, stdioServer } from '../helpers/upstreams.js';
+
+// The gateways inherit this environment: metrics outside dev mode need a scrape token.
+const SCRAPE_TOKEN = 'scrape-token-for-tests';
+process.env.PORTCULLIS_TEST_SCRAPE_TOKEN = SCRAPE_TOKEN;
 
 interface Sample {
   metric: Record<string, string>;
@@ -51,7 +55,7 @@ describe('metrics scraped by Prometheus', () => {
     bundlePath = join(dir, 'active.tar.gz');
     replaceAtomically(bundlePath, readFileSync(buildExampleBundle(dir, { 'veto.rego': VETO_REGO, 'conflict.rego': CONFLICT_REGO })));
     a = scope.defer(
-      await startGateway(dir, { auth: issuer.authConfig(), policy: { bundle: bundlePath }, servers: [httpServer('web', up.url, { trust: 'trusted' })], metrics: {} }, 'a.yaml'),
+      await startGateway(dir, { auth: issuer.authConfig(), policy: { bundle: bundlePath }, servers: [httpServer('web', up.url, { trust: 'trusted' })], metrics: { bearerTokenEnv: 'PORTCULLIS_TEST_SCRAPE_TOKEN' } }, 'a.yaml'),
       (g) => g.stop(),
     );
     b = scope.defer(
@@ -68,12 +72,15 @@ describe('metrics scraped by Prometheus', () => {
     );
     bMetrics = (await waitForStdout(b.process, /Portcullis metrics on (http:\/\/\S+)/))[1]!;
 
+    const scrapeTokenFile = join(dir, 'scrape-token');
+    writeFileSync(scrapeTokenFile, SCRAPE_TOKEN);
     const promPort = await freePort();
     const env = {
       PROM_PORT: String(promPort),
       PROM_DIR: join(dir, 'prometheus'),
       PROM_TARGETS: `127.0.0.1:${a.port}/metrics,${new URL(bMetrics).host}/prom`,
       PROM_SCRAPE_INTERVAL: '1s',
+      PROM_BEARER_FILE: scrapeTokenFile,
     };
     const out = prometheusScript('start', env);
     scope.defer(null, () => prometheusScript('stop', env));
@@ -183,8 +190,16 @@ describe('metrics scraped by Prometheus', () => {
     assert.equal((await fetch(`${b.base}/metrics`)).status, 404);
   });
 
+  it('outside dev mode, metrics on the gateway listener need the scrape token (401 without it or with a client token)', async () => {
+    const none = await fetch(`${a.base}/metrics`);
+    assert.equal(none.status, 401);
+    assert.ok(!(await none.text()).includes('portcullis_requests_total'));
+    assert.equal((await fetch(`${a.base}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).status, 401);
+    assert.equal((await fetch(`${a.base}/metrics`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })).status, 200);
+  });
+
   it('labels are bounded: no subject, no argument text in the exposition', async () => {
-    const text = await (await fetch(`${a.base}/metrics`)).text();
+    const text = await (await fetch(`${a.base}/metrics`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })).text();
     assert.match(text, /portcullis_requests_total\{/);
     assert.ok(!text.includes('alice-the-subject'), 'no subject ids');
     assert.ok(!text.includes('hello 0') && !text.includes('forbidden'), 'no arguments');

@@ -16,6 +16,10 @@ import { Scope } from '../helpers/scope.js';
 import { createIssuer, type TokenIssuer } from '../helpers/tokens.js';
 import { httpServer, startHttpUpstream } from '../helpers/upstreams.js';
 
+// The gateways inherit this environment: metrics outside dev mode need a scrape token.
+const SCRAPE_TOKEN = 'scrape-token-for-tests';
+process.env.PORTCULLIS_TEST_SCRAPE_TOKEN = SCRAPE_TOKEN;
+
 // echo → a bucket per subject per minute; get_contact → result bytes per day; add → a cost budget; whoami → a bucket
 // the config does not have; slow_echo → one bucket shared by everyone (the replicas test). Anything else: no bucket.
 const QUOTA_POLICY = regoPolicy(`
@@ -64,7 +68,7 @@ describe('quotas (memory store)', () => {
         policy: { bundle: quotaBundle(dir) },
         servers: [httpServer('web', up.url)],
         audit: { file: auditFile },
-        metrics: { defaultMetrics: false },
+        metrics: { defaultMetrics: false, bearerTokenEnv: 'PORTCULLIS_TEST_SCRAPE_TOKEN' },
         quotas: {
           store: 'memory',
           usageRole: 'usage-reader',
@@ -174,7 +178,7 @@ describe('quotas (memory store)', () => {
   });
 
   it('the same figures are in metrics, by bucket and never by subject', async () => {
-    const text = await (await fetch(`${gw.base}/metrics`)).text();
+    const text = await (await fetch(`${gw.base}/metrics`, { headers: { Authorization: `Bearer ${SCRAPE_TOKEN}` } })).text();
     const value = (series: string) => {
       const line = text.split('\n').find((l) => l.startsWith(`${series} `));
       return line === undefined ? undefined : Number(line.slice(series.length + 1));

@@ -30,6 +30,8 @@ describe('transport security', () => {
         auth: issuer.authConfig(),
         policy: { bundle: buildAllowAllBundle(dir) },
         http: { allowedOrigins: [ALLOWED_ORIGIN] },
+        // C13 opens 1,000 sessions as one identity: above the per-principal default on purpose.
+        sessions: { maxPerPrincipal: 2000 },
         servers: [httpServer('web', up.url), stdioServer('local')],
       }),
       (g) => g.stop(),
