@@ -11,6 +11,9 @@ import { createAuthenticator, createDevKeys, DEV_ISSUER, withClientCertificate, 
 import { createCallTool } from './pipeline/call-tool.js';
 import { createListTools } from './pipeline/list-tools.js';
 import { createRelayMethods } from './pipeline/relay-methods.js';
+import { createFrame } from './pipeline/frame.js';
+import { createMethodTable } from './pipeline/methods.js';
+import { createVariantLoader } from './pipeline/tool-variants.js';
 import { BundleWatcher, createAuthorizer, loadVerificationKey, PolicyEngine } from './policy/index.js';
 import type { Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
@@ -19,7 +22,7 @@ import { createQuotas } from './quota/index.js';
 import { isLoopback } from './transport/guards.js';
 import { createHttpApp, lastResort } from './transport/http-app.js';
 import { createListener } from './transport/tls.js';
-import { broadcast, broadcastToolsChanged } from './transport/mcp-endpoint.js';
+import { broadcast, broadcastAll, broadcastToolsChanged } from './transport/mcp-endpoint.js';
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
 import { SessionStore } from './transport/sessions.js';
 import { Upstream } from './upstream/index.js';
@@ -70,7 +73,11 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const verifier = v ? { config: v, key: await loadVerificationKey(v) } : undefined;
   const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages, verifier });
   const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds, decisionLogger: decisionLogs });
-  const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log });
+  // A new bundle may change what every client may see: tell each client with a stream to list again (the
+  // gateway advertises listChanged for tools, prompts and resources). The sessions exist by the time any
+  // bundle after the first is activated.
+  let onBundleChange = (): void => undefined;
+  const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log, onActivate: () => onBundleChange() });
   await watcher.start();
 
   // Catalog and upstreams.
@@ -86,6 +93,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const upstreamTls = upstreams.filter((u) => u.config.tls).map((u) => createUpstreamTls({ server: u.config, vault: pkiVault, log, apply: (t) => u.useTls(t) }));
   await Promise.all(upstreamTls.map((t) => t.start()));
   for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
+  onBundleChange = () => {
+    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) broadcastAll(sessions, { method });
+  };
   for (const u of upstreams) {
     catalog.addServer(u);
     u.on('tools', () => broadcastToolsChanged(sessions, u.id));
@@ -126,8 +136,11 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
 
   // With approvals a call may wait minutes for a human: offer MCP tasks so it need not hold an HTTP request open.
   const tasks = Boolean(cfg.approvals);
-  const listTools = createListTools({ catalog, authorizer, audit, tasks });
-  const relayMethod = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval, audit });
+  // The request core: one frame, one method table; transports only adapt HTTP to it.
+  const frame = createFrame({ audit, log, bundle: () => (engine.bundle ? { revision: engine.bundle.revision, generation: engine.bundle.generation } : null) });
+  const ensureVariants = createVariantLoader(catalog, log);
+  const listTools = createListTools({ catalog, authorizer, ensureVariants, tasks });
+  const relay = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval });
   const callTool = createCallTool({
     catalog,
     authorizer,
@@ -136,7 +149,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     admitQuota: quotas.admit,
     audit,
     log,
+    ensureVariants,
   });
+  const methods = createMethodTable({ frame, listTools, callTool, relay });
 
   let draining = false;
   /** When an accept last failed for lack of file descriptors. */
@@ -180,13 +195,11 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     endpoint: {
       authenticate,
       sessions,
-      listTools,
-      callTool,
-      audit,
+      dispatch: methods.dispatch,
+      refusal: frame.refusal,
       log,
       serverExists: (id) => catalog.servers.has(id),
       serverInfo: { name: 'portcullis', version: VERSION },
-      relayMethod,
       tasks,
       upstream: (id) => catalog.servers.get(id)?.upstream,
       aggregateCapabilities: () => aggregateCapabilities(upstreams),

@@ -12,7 +12,8 @@ import type { ChainedSink } from './sink.js';
 import { SinkWorker, type SinkState, type WorkerLog } from './sink-worker.js';
 import { Spool, SpoolBudget } from './spool.js';
 
-export type AuditOutcome = 'allow' | 'deny' | 'approval_required' | 'error';
+/** Classified in one place: src/errors/outcome.ts. */
+export type AuditOutcome = 'allow' | 'deny' | 'invalid' | 'approval_required' | 'error';
 
 export interface AuditRecord {
   decision_id: string;
@@ -27,6 +28,8 @@ export interface AuditRecord {
   subject: { iss?: string; sub: string; client_id?: string; roles: string[]; anonymous: boolean } | null;
   session?: string | null;
   endpoint?: string;
+  /** The MCP protocol revision the request was made under. */
+  protocol_version?: string;
   server?: string;
   tool?: string;
   /** The prompt name or resource URI a non-tool decision was about. */
@@ -38,6 +41,8 @@ export interface AuditRecord {
   masked?: Record<string, number>;
   bundle?: { revision: string; generation: number } | null;
   error_code?: number;
+  /** For an invalid request: the argument field that failed validation. */
+  field?: string;
   /** Internal detail of a failure (e.g. the policy evaluation error); never sent to the caller. */
   error_detail?: string;
   stage?: string;

@@ -43,9 +43,50 @@ export class Catalog {
     upstream.on('tools', (tools: Tool[]) => this.setTools(upstream.id, tools));
   }
 
+  /**
+   * Tool lists that depend on the client's capabilities (an upstream may list a sampling tool only to clients that
+   * can sample): per capability key, the servers whose list for such clients differs from the base one. Keyed
+   * by what the upstream's answer depends on, filled on first use by the pipeline, dropped when the base changes.
+   */
+  private readonly variants = new Map<string, Map<string, Map<string, CatalogEntry>>>();
+  private readonly variantViews = new Map<string, { aggregate: CatalogEntry[]; perServer: Map<string, CatalogEntry[]> }>();
+
   setTools(serverId: string, tools: Tool[]): void {
+    const map = this.entriesFor(serverId, tools);
+    if (!map) return;
+    this.byServer.set(serverId, map);
+    // Every capability variant of this server is stale now; the pipeline asks again on next use.
+    for (const v of this.variants.values()) v.delete(serverId);
+    this.variantViews.clear();
+    this.rebuild();
+  }
+
+  /** Servers on an endpoint whose list for clients with `capKey` the catalog has not yet been told. */
+  missingVariants(serverId: string | null, capKey: string): string[] {
+    if (capKey === '') return [];
+    const v = this.variants.get(capKey);
+    const ids = serverId === null ? [...this.servers.keys()] : this.servers.has(serverId) ? [serverId] : [];
+    // A STDIO server is one process initialized by the gateway: every client sees its base list.
+    return ids.filter((id) => this.servers.get(id)!.upstream.kind === 'http' && !v?.has(id));
+  }
+
+  /** The server's tool list as a client declaring `capKey` sees it. */
+  setVariant(serverId: string, capKey: string, tools: Tool[]): void {
+    const map = this.entriesFor(serverId, tools);
+    if (!map || capKey === '') return;
+    let v = this.variants.get(capKey);
+    if (!v) this.variants.set(capKey, (v = new Map()));
+    // Same names, same definitions: share the base entries (and their compiled validators).
+    const base = this.byServer.get(serverId);
+    if (base && base.size === map.size && [...map].every(([n, e]) => JSON.stringify(base.get(n)?.tool) === JSON.stringify(e.tool))) v.set(serverId, base);
+    else v.set(serverId, map);
+    this.variantViews.delete(capKey);
+    this.generation++;
+  }
+
+  private entriesFor(serverId: string, tools: Tool[]): Map<string, CatalogEntry> | undefined {
     const s = this.servers.get(serverId);
-    if (!s) return;
+    if (!s) return undefined;
     const map = new Map<string, CatalogEntry>();
     for (const tool of tools) {
       const key = `${serverId}${NAMESPACE_SEPARATOR}${tool.name}`;
@@ -64,8 +105,7 @@ export class Catalog {
         },
       });
     }
-    this.byServer.set(serverId, map);
-    this.rebuild();
+    return map;
   }
 
   private rebuild(): void {
@@ -83,15 +123,37 @@ export class Catalog {
   }
 
   /** Tools offered on an endpoint: every server's for the aggregate (serverId null), else that server's. */
-  list(serverId: string | null): CatalogEntry[] {
-    if (serverId === null) return this.aggregate;
-    return this.perServer.get(serverId) ?? [];
+  list(serverId: string | null, capKey = ''): CatalogEntry[] {
+    const view = capKey === '' ? undefined : this.variantView(capKey);
+    if (serverId === null) return view?.aggregate ?? this.aggregate;
+    return (view?.perServer ?? this.perServer).get(serverId) ?? [];
   }
 
   /** Finds the tool a client named on an endpoint. */
-  resolve(serverId: string | null, name: string): CatalogEntry | undefined {
-    if (serverId === null) return this.byKey.get(name);
-    return this.byServer.get(serverId)?.get(name);
+  resolve(serverId: string | null, name: string, capKey = ''): CatalogEntry | undefined {
+    const v = capKey === '' ? undefined : this.variants.get(capKey);
+    if (serverId === null) {
+      if (!v) return this.byKey.get(name);
+      const i = name.indexOf(NAMESPACE_SEPARATOR);
+      if (i <= 0) return undefined;
+      const sid = name.slice(0, i);
+      return (v.get(sid) ?? this.byServer.get(sid))?.get(name.slice(i + NAMESPACE_SEPARATOR.length));
+    }
+    return (v?.get(serverId) ?? this.byServer.get(serverId))?.get(name);
+  }
+
+  /** The lists for clients with `capKey`: each server's variant where it has one, else its base list. */
+  private variantView(capKey: string): { aggregate: CatalogEntry[]; perServer: Map<string, CatalogEntry[]> } | undefined {
+    const v = this.variants.get(capKey);
+    if (!v) return undefined;
+    let view = this.variantViews.get(capKey);
+    if (!view) {
+      const perServer = new Map<string, CatalogEntry[]>();
+      for (const [id, base] of this.byServer) perServer.set(id, [...(v.get(id) ?? base).values()]);
+      view = { aggregate: [...perServer.values()].flat(), perServer };
+      this.variantViews.set(capKey, view);
+    }
+    return view;
   }
 
   /** The name a client sees on an endpoint. */

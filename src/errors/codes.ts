@@ -8,7 +8,10 @@ export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 
 // The SDK answers an unknown session with -32001; we give the same answer so clients see one behaviour.
+// This is its only meaning here: a client that does not answer a relayed request in time gets CLIENT_TIMEOUT.
 export const SESSION_NOT_FOUND = -32001;
+// MCP: resources/read of an unknown URI (and, here, of one the caller may not see).
+export const RESOURCE_NOT_FOUND = -32002;
 
 // Gateway codes in the server range. They avoid -32000, -32001 and -32042, which the SDK already uses.
 export const POLICY_DENIED = -32010;
@@ -22,3 +25,7 @@ export const QUOTA_EXHAUSTED = -32050;
 export const QUOTA_UNAVAILABLE = -32051;
 // The audit trail cannot take more (sink down, spool full) and audit.onFull is fail-closed.
 export const AUDIT_UNAVAILABLE = -32060;
+// A request the gateway relayed to the client (sampling, elicitation, roots/list) got no answer in time, or the
+// client has no stream to receive it on.
+export const CLIENT_TIMEOUT = -32032;
+export const CLIENT_UNREACHABLE = -32033;

@@ -3,14 +3,23 @@ import { randomUUID } from 'node:crypto';
 import type { Subject } from '../identity/index.js';
 import type { RequestFacts } from '../policy/index.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
-import type { Session } from '../transport/sessions.js';
 import type { ClientUpstreams, Relay } from '../upstream/index.js';
+import type { TaskRunner } from './methods.js';
+
+/** What the pipeline knows of the client's session: enough to audit and decide, nothing of the transport. */
+export interface ClientRef {
+  /** HMAC of the session id (the id is a bearer credential); null for a stateless request. */
+  readonly hash: string | null;
+  readonly protocolVersion: string;
+  /** The client capabilities lists may depend on (protocol/mcp.ts capabilityKey). */
+  readonly capabilityKey: string;
+}
 
 export interface CallContext {
   readonly decisionId: string;
   readonly started: number;
   readonly subject: Subject;
-  readonly session: Session;
+  readonly session: ClientRef;
   /** null on /mcp (namespaced names), the server id on /mcp/<serverId>. */
   readonly serverId: string | null;
   readonly facts: RequestFacts;
@@ -22,8 +31,8 @@ export interface CallContext {
   readonly relay: Relay;
   /** The request's trace, with tracing on: stages call ctx.trace?.enter(stage), which costs nothing when it is off. */
   readonly trace?: RequestTrace;
-  /** Set by a stage that needs the serialized answer (quota accounting); the transport calls it once it is built. */
-  onAnswer?: (answer: string) => void;
+  /** Where this request's tools/call may run as an MCP task; absent where the transport keeps no tasks. */
+  readonly tasks?: TaskRunner;
 }
 
 export function newCallContext(fields: Omit<CallContext, 'decisionId' | 'started' | 'facts'>): CallContext {

@@ -3,25 +3,23 @@
  * conventions as tools. Lists are one policy evaluation (portcullis/visible); prompts/get, resources/read and
  * resources/subscribe are decided (portcullis/decision), redacted and audited like tools/call.
  */
-import type { AuditRecord, AuditSink } from '../audit/index.js';
+import type { AuditRecord } from '../audit/index.js';
+import { ResourceOwners } from './resource-owners.js';
 import { Catalog, NAMESPACE_SEPARATOR } from '../catalog/index.js';
 import { GatewayError, InvalidParamsError, PolicyDeniedError, PolicyUnavailableError, UpstreamRpcError } from '../errors/index.js';
-import { INVALID_PARAMS } from '../errors/codes.js';
+import { INVALID_PARAMS, RESOURCE_NOT_FOUND } from '../errors/codes.js';
 import type { Authorizer, ListKind } from '../policy/index.js';
 import { emptyReport, redact } from '../redaction/index.js';
-import { approvalOfError, approvalProgress, type AwaitApproval } from '../approval/index.js';
-import { auditSubject } from './audit-subject.js';
+import { approvalProgress, type AwaitApproval } from '../approval/index.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 
 export interface RelayDeps {
   catalog: Catalog;
   authorizer: Authorizer;
   awaitApproval: AwaitApproval;
-  audit: AuditSink;
 }
 
-/** MCP: resources/read of an unknown URI is -32002 "Resource not found". Invisible ones get the same answer. */
-const RESOURCE_NOT_FOUND = -32002;
+// MCP: resources/read of an unknown URI is -32002 "Resource not found". Invisible ones get the same answer.
 
 class NotFoundError extends GatewayError {
   constructor(kind: 'prompt' | 'resource', name: string) {
@@ -47,47 +45,9 @@ const LISTS: Record<string, ListSpec> = {
 export type RelayMethod = (ctx: CallContext, method: string, params: Record<string, unknown>) => Promise<unknown>;
 
 export function createRelayMethods(deps: RelayDeps) {
-  const { catalog, authorizer, audit } = deps;
-
-  function record(ctx: CallContext, action: string): AuditRecord {
-    const b = authorizer.bundle;
-    return {
-      decision_id: ctx.decisionId,
-      trace_id: ctx.trace?.traceId,
-      span_id: ctx.trace?.spanId,
-      action,
-      outcome: 'error',
-      reasons: [],
-      subject: auditSubject(ctx.subject),
-      session: ctx.session.hash,
-      endpoint: ctx.facts.endpoint,
-      bundle: b ? { revision: b.revision, generation: b.generation } : null,
-      latency_ms: { total: 0 },
-      remote: ctx.remote,
-    };
-  }
-
-  async function audited<T>(ctx: CallContext, rec: AuditRecord, work: () => Promise<T>): Promise<T> {
-    try {
-      const out = await work();
-      rec.outcome = 'allow';
-      return out;
-    } catch (err) {
-      ctx.trace?.fail(err);
-      if (err instanceof GatewayError) {
-        rec.error_code = err.code;
-        rec.stage = err.stage;
-        rec.outcome = err.stage === 'approval' ? 'approval_required' : err instanceof PolicyUnavailableError ? 'error' : err.stage === 'upstream' && rec.upstream_error ? 'allow' : err.stage === 'upstream' ? 'error' : 'deny';
-        if (rec.reasons.length === 0 && err.data?.reasons) rec.reasons = err.data.reasons as string[];
-      }
-      rec.approval ??= approvalOfError(err);
-      throw err;
-    } finally {
-      rec.latency_ms.total = elapsedMs(ctx.started);
-      ctx.trace?.enter('audit');
-      audit.record(rec);
-    }
-  }
+  const { catalog, authorizer } = deps;
+  /** Which server a resource URI belongs to, learnt from lists: the pipeline's own state, bounded. */
+  const owners = new ResourceOwners();
 
   /** Servers an endpoint reaches that offer a capability. */
   function serversFor(ctx: CallContext, capability: string): string[] {
@@ -106,9 +66,8 @@ export function createRelayMethods(deps: RelayDeps) {
     return (a.result ?? {}) as Record<string, unknown>;
   }
 
-  async function list(ctx: CallContext, spec: ListSpec, params: Record<string, unknown>): Promise<unknown> {
-    const rec = record(ctx, spec.method);
-    return audited(ctx, rec, async () => {
+  async function list(ctx: CallContext, spec: ListSpec, params: Record<string, unknown>, rec: AuditRecord): Promise<unknown> {
+    {
       ctx.trace?.enter('upstream');
       const servers = serversFor(ctx, spec.capability);
       const items: Array<{ serverId: string; item: Record<string, unknown>; key: string }> = [];
@@ -144,17 +103,28 @@ export function createRelayMethods(deps: RelayDeps) {
       const out: Array<Record<string, unknown>> = [];
       for (const i of items) {
         if (!vis.keys.has(i.key)) continue;
-        if (spec.id === 'uri') ctx.session.resourceOwners.set(i.item.uri as string, i.serverId);
+        if (spec.id === 'uri') owners.remember(i.item.uri as string, i.serverId);
+        if (spec.id === 'uriTemplate') owners.rememberTemplate(i.item.uriTemplate as string, i.serverId);
         out.push(ctx.serverId === null && spec.id === 'name' ? { ...i.item, name: i.key } : i.item);
       }
       const result: Record<string, unknown> = { [spec.field]: out };
       if (nextCursor) result.nextCursor = nextCursor;
       return result;
-    });
+    }
+  }
+
+  async function learnTemplates(ctx: CallContext, serverIds: string[]): Promise<void> {
+    await Promise.all(
+      serverIds.map(async (sid) => {
+        const a = await ctx.upstreams.request(sid, 'resources/templates/list', {}, { signal: ctx.signal }).catch(() => undefined);
+        const list = a?.ok ? ((a.result as { resourceTemplates?: Array<{ uriTemplate?: unknown }> } | undefined)?.resourceTemplates ?? []) : [];
+        for (const t of list) if (typeof t?.uriTemplate === 'string') owners.rememberTemplate(t.uriTemplate, sid);
+      }),
+    );
   }
 
   /** Which server a prompt name or resource URI on this endpoint belongs to, and its upstream name. */
-  function locate(ctx: CallContext, kind: 'prompt' | 'resource', name: string): { serverId: string; upstreamName: string } {
+  async function locate(ctx: CallContext, kind: 'prompt' | 'resource', name: string): Promise<{ serverId: string; upstreamName: string }> {
     if (ctx.serverId !== null) return { serverId: ctx.serverId, upstreamName: name };
     if (kind === 'prompt') {
       const i = name.indexOf(NAMESPACE_SEPARATOR);
@@ -162,24 +132,30 @@ export function createRelayMethods(deps: RelayDeps) {
       if (!catalog.servers.has(sid)) throw new NotFoundError('prompt', name);
       return { serverId: sid, upstreamName: name.slice(i + NAMESPACE_SEPARATOR.length) };
     }
-    const owner = ctx.session.resourceOwners.get(name);
-    if (owner) return { serverId: owner, upstreamName: name };
-    // A URI never listed (e.g. from a template) goes to the only server offering resources, if there is one.
     const candidates = serversFor(ctx, 'resources');
+    // A URI a server listed, or one its resource templates expand to (demo://resource/dynamic/text/{id}), goes to
+    // that server; failing both, to the only server offering resources, if there is one.
+    let owner = owners.ownerOf(name, candidates);
+    if (!owner && candidates.length > 1) {
+      // Not listed here yet (a client may read a URI it built from a template it learnt elsewhere): learn the
+      // candidates' templates once, then match again.
+      await learnTemplates(ctx, candidates);
+      owner = owners.ownerOf(name, candidates);
+    }
+    if (owner) return { serverId: owner, upstreamName: name };
     if (candidates.length === 1) return { serverId: candidates[0]!, upstreamName: name };
     throw new NotFoundError('resource', name);
   }
 
   /** prompts/get, resources/read, resources/subscribe|unsubscribe: visible → decide → (approval) → upstream → redact. */
-  async function decided(ctx: CallContext, method: string, params: Record<string, unknown>): Promise<unknown> {
+  async function decided(ctx: CallContext, method: string, params: Record<string, unknown>, rec: AuditRecord): Promise<unknown> {
     const kind = method === 'prompts/get' ? 'prompt' : 'resource';
     const name = kind === 'prompt' ? params.name : params.uri;
-    const rec = record(ctx, method);
-    return audited(ctx, rec, async () => {
+    {
       if (typeof name !== 'string') throw new InvalidParamsError(`${method}: params.${kind === 'prompt' ? 'name' : 'uri'} must be a string`);
       rec.target = name.slice(0, 512);
       ctx.trace?.enter('catalog');
-      const { serverId, upstreamName } = locate(ctx, kind, name);
+      const { serverId, upstreamName } = await locate(ctx, kind, name);
       rec.server = serverId;
       const server = catalog.servers.get(serverId)!.view;
       const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
@@ -223,19 +199,18 @@ export function createRelayMethods(deps: RelayDeps) {
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
       return result;
-    });
+    }
   }
 
   /** completion/complete: routed by its ref; a ref to something the caller may not see is unknown. */
-  async function complete(ctx: CallContext, params: Record<string, unknown>): Promise<unknown> {
+  async function complete(ctx: CallContext, params: Record<string, unknown>, rec: AuditRecord): Promise<unknown> {
     const ref = (params.ref ?? {}) as Record<string, unknown>;
     const isPrompt = ref.type === 'ref/prompt';
     const name = isPrompt ? ref.name : ref.uri;
-    const rec = record(ctx, 'completion/complete');
-    return audited(ctx, rec, async () => {
+    {
       if (typeof name !== 'string') throw new InvalidParamsError('completion/complete: params.ref must name a prompt or a resource');
       rec.target = name.slice(0, 512);
-      const { serverId, upstreamName } = locate(ctx, isPrompt ? 'prompt' : 'resource', name);
+      const { serverId, upstreamName } = await locate(ctx, isPrompt ? 'prompt' : 'resource', name);
       const server = catalog.servers.get(serverId)!.view;
       const key = `${serverId}${NAMESPACE_SEPARATOR}${upstreamName}`;
       const item = isPrompt ? { key, name: upstreamName, server } : { key, uriTemplate: upstreamName, uri: upstreamName, server };
@@ -246,7 +221,7 @@ export function createRelayMethods(deps: RelayDeps) {
       rec.server = serverId;
       const a = await ctx.upstreams.request(serverId, 'completion/complete', { ...params, ref: outRef }, { signal: ctx.signal, relay: ctx.relay });
       return upstreamAnswer(serverId, a, rec);
-    });
+    }
   }
 
   /** logging/setLevel: applies to every upstream session this endpoint reaches. */
@@ -258,25 +233,10 @@ export function createRelayMethods(deps: RelayDeps) {
     return {};
   }
 
-  return async function relayMethod(ctx: CallContext, method: string, params: Record<string, unknown>): Promise<unknown> {
-    const spec = LISTS[method];
-    if (spec) return list(ctx, spec, params);
-    switch (method) {
-      case 'prompts/get':
-      case 'resources/read':
-      case 'resources/subscribe':
-      case 'resources/unsubscribe':
-        return decided(ctx, method, params);
-      case 'completion/complete':
-        return complete(ctx, params);
-      case 'logging/setLevel':
-        return setLevel(ctx, params);
-      default:
-        return undefined;
-    }
-  };
+  return { list: (ctx: CallContext, method: string, params: Record<string, unknown>, rec: AuditRecord) => list(ctx, LISTS[method]!, params, rec), decided, complete, setLevel };
 }
 
-/** The methods relayMethod serves. */
-export { RELAYED_METHODS } from '../protocol/mcp.js';
+export type RelayMethods = ReturnType<typeof createRelayMethods>;
 
+/** The list methods relayed with one visibility evaluation. */
+export const LIST_METHODS = new Set(Object.keys(LISTS));

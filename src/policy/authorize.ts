@@ -57,7 +57,8 @@ export interface DecisionLogger {
 }
 
 export interface Authorizer {
-  visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number, ref?: DecisionRef): VisibleResult;
+  /** `catalogGeneration` identifies the list given (its generation and capability variant): the cache key. */
+  visible(subject: Subject, entries: CatalogEntry[], facts: RequestFacts, catalogGeneration: number | string, ref?: DecisionRef): VisibleResult;
   decide(subject: Subject, entry: CatalogEntry, args: Record<string, unknown>, facts: RequestFacts, ref?: DecisionRef): DecideResult;
   /** One evaluation of portcullis/visible over prompts or resources (not cached: they are listed per session). */
   visibleItems(subject: Subject, action: string, kind: ListKind, items: Array<Record<string, unknown>>, facts: RequestFacts, ref?: DecisionRef): VisibleResult;

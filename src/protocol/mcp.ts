@@ -33,3 +33,16 @@ export const RELAYED_METHODS = new Set([
   'completion/complete',
   'logging/setLevel',
 ]);
+
+/**
+ * The client capabilities an upstream's lists may depend on, as a short stable key ('' for none): an upstream
+ * may list a sampling tool only to clients that can sample. Only known capability names count, so a client
+ * cannot mint unbounded keys (and cache entries) with capabilities of its own invention.
+ */
+const LIST_RELEVANT_CAPABILITIES = ['elicitation', 'roots', 'sampling', 'tasks'] as const;
+
+export function capabilityKey(capabilities: unknown): string {
+  if (!capabilities || typeof capabilities !== 'object') return '';
+  const c = capabilities as Record<string, unknown>;
+  return LIST_RELEVANT_CAPABILITIES.filter((k) => c[k] !== undefined && c[k] !== null).join(',');
+}

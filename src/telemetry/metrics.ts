@@ -35,7 +35,7 @@ export interface MetricsOptions {
 }
 
 /** The wire outcome of a decided request; AuditOutcome renamed for dashboards. */
-const OUTCOME: Record<AuditRecord['outcome'], string> = { allow: 'allowed', deny: 'denied', approval_required: 'approval', error: 'error' };
+const OUTCOME: Record<AuditRecord['outcome'], string> = { allow: 'allowed', deny: 'denied', invalid: 'invalid', approval_required: 'approval', error: 'error' };
 
 // Audited actions worth a label of their own; anything else is 'other' (bounded label values).
 const METHODS = new Set(['tools/call', 'tools/list', ...RELAYED_METHODS, 'authenticate', 'approval/approve', 'approval/deny']);
@@ -76,7 +76,7 @@ export class Metrics {
     if (opts.defaultMetrics) client.collectDefaultMetrics({ register: this.registry });
     this.requests = new client.Counter({
       name: 'portcullis_requests_total',
-      help: 'Decided requests by method, server, tool and outcome (allowed, denied, approval, error): one per audit record.',
+      help: 'Decided requests by method, server, tool and outcome (allowed, denied, invalid, approval, error): one per audit record.',
       labelNames: ['method', 'server', 'tool', 'outcome'],
       registers,
     });

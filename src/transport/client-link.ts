@@ -47,6 +47,7 @@ export function sessionRelay(session: Session): Relay {
   return {
     notify: (n: JsonRpcNotification) => void write(sseEvent(n)),
     request: (method, params) => askClient(session, write, method, params),
+    available: () => session.stream !== undefined && !session.stream.writableEnded,
   };
 }
 

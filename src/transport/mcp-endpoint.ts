@@ -5,25 +5,22 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import type { AuditSink } from '../audit/index.js';
 import {
   AuthenticationError,
   GatewayError,
   InvalidParamsError,
   InvalidRequestError,
-  MethodNotFoundError,
   ShuttingDownError,
   toJsonRpcError,
 } from '../errors/index.js';
 import { INVALID_REQUEST, SESSION_NOT_FOUND } from '../errors/codes.js';
 import type { Authenticate, Subject } from '../identity/index.js';
-import type { CallTool } from '../pipeline/call-tool.js';
-import type { ListTools } from '../pipeline/list-tools.js';
 import { newCallContext } from '../pipeline/call-context.js';
-import { RELAYED_METHODS, type RelayMethod } from '../pipeline/relay-methods.js';
+import type { Frame } from '../pipeline/frame.js';
+import type { Dispatch, TaskRunner } from '../pipeline/methods.js';
 import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { RequestStream, sessionRelay } from './client-link.js';
-import { createTask, handleTaskRequest, isTaskAugmented, TASK_METHODS, TASKS_CAPABILITY } from './tasks.js';
+import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY } from './tasks.js';
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { negotiateVersion } from '../protocol/mcp.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -35,15 +32,15 @@ import { randomUUID } from 'node:crypto';
 export interface McpEndpointDeps {
   authenticate: Authenticate;
   sessions: SessionStore;
-  listTools: ListTools;
-  callTool: CallTool;
-  relayMethod: RelayMethod;
+  /** The pipeline's method table: the transport routes nothing itself. */
+  dispatch: Dispatch;
+  /** Records a request refused before it reached the pipeline (authentication), in the frame's shape. */
+  refusal: Frame['refusal'];
   /** tools/call may run as an MCP task (2025-11-25): on when approvals can hold calls for minutes. */
   tasks?: boolean;
   upstream: (serverId: string) => Upstream | undefined;
   /** Capabilities the aggregate endpoint offers: the union of what its upstreams offer. */
   aggregateCapabilities: () => Record<string, unknown>;
-  audit: AuditSink;
   log: Logger;
   /** Sends the 401/403 challenge; knows the metadata URL for the route. */
   challenge: (req: Request, res: Response, err: AuthenticationError) => void;
@@ -75,7 +72,7 @@ export function refuse(res: ServerResponse, status: number, message: string, cod
 }
 
 export function createMcpEndpoint(deps: McpEndpointDeps) {
-  const { sessions, log, audit } = deps;
+  const { sessions, log } = deps;
 
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
   async function identify(req: Request, res: Response, action: string, trace?: RequestTrace): Promise<Subject | null> {
@@ -84,19 +81,15 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     } catch (err) {
       if (!(err instanceof AuthenticationError)) throw err;
       trace?.fail(err);
-      audit.record({
-        decision_id: randomUUID(),
-        trace_id: trace?.traceId,
-        span_id: trace?.spanId,
+      deps.refusal({
         action: 'authenticate',
-        outcome: 'deny',
-        reasons: [err.description],
-        subject: null,
-        endpoint: req.baseUrl + req.path,
-        latency_ms: { total: 0 },
-        stage: 'identity',
-        remote: req.socket.remoteAddress,
         tool: action,
+        reason: err.description,
+        endpoint: req.baseUrl + req.path,
+        remote: req.socket.remoteAddress,
+        traceId: trace?.traceId,
+        spanId: trace?.spanId,
+        stage: 'identity',
       });
       deps.challenge(req, res, err);
       return null;
@@ -262,26 +255,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       upstreams: session.upstreams!,
       relay: stream,
       trace,
+      tasks: deps.tasks ? taskRunner(session, req.socket.remoteAddress) : undefined,
     });
     // The session id is a bearer credential: spans carry its HMAC, as audit records do.
     trace?.session(session.hash, session.protocolVersion);
-    const id = JSON.stringify(msg.id);
     let out: string;
     try {
-      if (msg.method === 'ping') out = `{"jsonrpc":"2.0","id":${id},"result":{}}`;
-      else if (msg.method === 'tools/list') out = `{"jsonrpc":"2.0","id":${id},"result":${deps.listTools(ctx)}}`;
-      else if (msg.method === 'tools/call' && deps.tasks && isTaskAugmented(params)) {
-        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: startTask(subject, session, req, params) });
-      } else if (TASK_METHODS.has(msg.method) && deps.tasks) {
-        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await handleTaskRequest(session, msg.method, params) });
-      } else if (msg.method === 'tools/call') {
-        const result = await deps.callTool(ctx, params);
-        out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result });
-        ctx.onAnswer?.(out);
-        if (trace && (result as { isError?: unknown } | null)?.isError === true) trace.toolError();
-      }
-      else if (RELAYED_METHODS.has(msg.method)) out = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: await deps.relayMethod(ctx, msg.method, params) });
-      else throw new MethodNotFoundError(msg.method);
+      out = `{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${await deps.dispatch(ctx, msg.method, params)}}`;
+      if (trace && msg.method === 'tools/call' && out.includes('"isError":true')) trace.toolError();
     } catch (err) {
       trace?.fail(err);
       if (!(err instanceof GatewayError)) log.error('request failed', { method: msg.method, error: (err as Error).stack ?? String(err) });
@@ -295,42 +276,48 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   }
 
   /**
-   * A task-augmented tools/call: the same pipeline, run apart from this HTTP request. What it sends on the way
-   * (progress, an approval's "awaiting review") goes to the session's GET stream and into the task's status.
+   * MCP tasks on this session: a task-augmented tools/call runs apart from its HTTP request. What it sends on the
+   * way (progress, an approval's "awaiting review") goes to the session's GET stream and into the task's status.
    */
-  function startTask(subject: Subject, session: Session, req: Request, params: Record<string, unknown>): unknown {
-    const { task: _task, ...rest } = params;
-    const meta = (rest._meta ?? {}) as Record<string, unknown>;
-    // A progress token of our own when the client gave none: progress (an approval's "awaiting review") then
-    // flows into the task's statusMessage, without being sent to a client that never asked for it.
-    const ownToken = meta.progressToken === undefined ? `task-progress-${randomUUID()}` : undefined;
-    const call = ownToken ? { ...rest, _meta: { ...meta, progressToken: ownToken } } : rest;
-    const streamRelay = sessionRelay(session);
-    return createTask(session, params, async (signal, status) => {
-      deps.inflight.count++;
-      try {
-        const ctx = newCallContext({
-          subject,
-          session,
-          serverId: session.serverId,
-          signal,
-          remote: req.socket.remoteAddress,
-          upstreams: session.upstreams!,
-          relay: {
-            request: (method, p) => streamRelay.request(method, p),
-            notify: (n) => {
-              const message = (n.params as { message?: unknown } | undefined)?.message;
-              const isProgress = n.method === 'notifications/progress';
-              if (isProgress && typeof message === 'string') status(message);
-              if (!(isProgress && ownToken !== undefined && (n.params as { progressToken?: unknown }).progressToken === ownToken)) streamRelay.notify(n);
-            },
-          },
+  function taskRunner(session: Session, remote: string | undefined): TaskRunner {
+    return {
+      wants: isTaskAugmented,
+      request: (_ctx, method, params) => handleTaskRequest(session, method, params),
+      start(ctx, params, run) {
+        const { task: _task, ...rest } = params;
+        const meta = (rest._meta ?? {}) as Record<string, unknown>;
+        // A progress token of our own when the client gave none: progress (an approval's "awaiting review") then
+        // flows into the task's statusMessage, without being sent to a client that never asked for it.
+        const ownToken = meta.progressToken === undefined ? `task-progress-${randomUUID()}` : undefined;
+        const call = ownToken ? { ...rest, _meta: { ...meta, progressToken: ownToken } } : rest;
+        const streamRelay = sessionRelay(session);
+        return createTask(session, params, async (signal, status) => {
+          deps.inflight.count++;
+          try {
+            const taskCtx = newCallContext({
+              subject: ctx.subject,
+              session,
+              serverId: session.serverId,
+              signal,
+              remote,
+              upstreams: session.upstreams!,
+              relay: {
+                request: (method, p) => streamRelay.request(method, p),
+                notify: (n) => {
+                  const message = (n.params as { message?: unknown } | undefined)?.message;
+                  const isProgress = n.method === 'notifications/progress';
+                  if (isProgress && typeof message === 'string') status(message);
+                  if (!(isProgress && ownToken !== undefined && (n.params as { progressToken?: unknown }).progressToken === ownToken)) streamRelay.notify(n);
+                },
+              },
+            });
+            return await run(taskCtx, call);
+          } finally {
+            deps.inflight.count--;
+          }
         });
-        return await deps.callTool(ctx, call);
-      } finally {
-        deps.inflight.count--;
-      }
-    });
+      },
+    };
   }
 
   /** GET: the stream on which the gateway sends notifications (tools/list_changed) to this session. */
@@ -428,4 +415,10 @@ export function broadcastToolsChanged(sessions: SessionStore, serverId: string):
   for (const s of sessions.all()) {
     if (s.stream && (s.serverId === null || s.serverId === serverId)) s.stream.write(line);
   }
+}
+
+/** Tells every session with a stream open, on any endpoint (a new policy bundle may change what each sees). */
+export function broadcastAll(sessions: SessionStore, n: { method: string; params?: Record<string, unknown> }): void {
+  const line = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: n.method, params: n.params })}\n\n`;
+  for (const s of sessions.all()) if (s.stream && !s.stream.writableEnded) s.stream.write(line);
 }

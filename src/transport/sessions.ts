@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
 import type { JsonRpcId } from '../protocol/json-rpc.js';
+import { capabilityKey } from '../protocol/mcp.js';
 import type { ClientUpstreams, UpstreamAnswer } from '../upstream/index.js';
 import { endTasks } from './tasks.js';
 
@@ -20,6 +21,8 @@ export interface Session {
   readonly serverId: string | null;
   readonly hash: string;
   protocolVersion: string;
+  /** What the client's capabilities make of upstream lists (protocol/mcp.ts). */
+  readonly capabilityKey: string;
   clientInfo: Record<string, unknown> | undefined;
   initialized: boolean;
   lastSeen: number;
@@ -72,6 +75,7 @@ export class SessionStore {
       serverId,
       hash: this.hash(id),
       protocolVersion,
+      capabilityKey: capabilityKey(initParams.capabilities),
       clientInfo: initParams.clientInfo as Record<string, unknown> | undefined,
       initParams,
       upstreams: undefined,

@@ -22,7 +22,8 @@ export interface Channel {
   send(message: JsonRpcMessage, opts?: SendOptions): Promise<void>;
   setProtocolVersion(v: string): void;
   /** Opens the stream for upstream-initiated messages, where the transport has one. */
-  listen(): void;
+  /** Resolves once the stream is open (or could not be), so a request sent next cannot race it. */
+  listen(): Promise<void>;
   /** Polite end: DELETE the HTTP session, or close stdin and stop the child. */
   close(): Promise<void>;
 }
@@ -55,27 +56,31 @@ export class HttpChannel implements Channel {
   }
 
   /** Keeps a GET stream open for upstream-initiated messages, reconnecting while the session lives. */
-  listen(): void {
+  listen(): Promise<void> {
     this.listenAbort?.abort();
     const ac = new AbortController();
     this.listenAbort = ac;
+    let opened!: () => void;
+    const ready = new Promise<void>((r) => (opened = r));
     const loop = async () => {
       let delay = 500;
       while (!ac.signal.aborted) {
         try {
-          await this.transport.listen((m) => this.deliver(m, undefined), ac.signal);
+          await this.transport.listen((m) => this.deliver(m, undefined), ac.signal, opened);
           delay = 500;
         } catch (err) {
           if (ac.signal.aborted) return;
           const status = (err as { status?: number }).status;
-          if (status === 405 || status === 404 || status === 400) return; // no stream offered, or session gone
+          if (status === 405 || status === 404 || status === 400) return opened(); // no stream offered, or session gone
           this.log.debug('upstream notification stream interrupted', { error: (err as Error).message });
         }
+        opened();
         await new Promise((r) => setTimeout(r, delay).unref());
         delay = Math.min(delay * 2, 10_000);
       }
     };
-    void loop();
+    void loop().finally(opened);
+    return ready;
   }
 
   async close(): Promise<void> {
@@ -129,7 +134,7 @@ export class StdioChannel implements Channel {
 
   setProtocolVersion(): void {}
 
-  listen(): void {}
+  async listen(): Promise<void> {}
 
   get pid(): number | null {
     return this.transport?.pid ?? null;

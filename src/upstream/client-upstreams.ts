@@ -26,8 +26,12 @@ export class ClientUpstreams {
     if (!s) {
       const upstream = this.lookup(serverId);
       if (!upstream) return Promise.reject(new UpstreamUnavailableError(serverId, 'no such server'));
-      s = upstream.openClientSession(this.initParams, this.relay).then((session) => {
-        if (this.listening) session.listen();
+      s = upstream.openClientSession(this.initParams, this.relay).then(async (session) => {
+        // Listen from the start, as a direct client does: an upstream may send a request on its standalone stream
+        // while one of this client's calls waits on it (server.request() without a related request id), and
+        // that must reach the client even when the client itself never opened a GET stream.
+        // Bounded: an upstream slow to open its stream delays the first call by at most a second.
+        await Promise.race([session.listen(), new Promise((r) => setTimeout(r, 1000).unref())]);
         return session;
       });
       this.sessions.set(serverId, s);
@@ -77,7 +81,7 @@ export class ClientUpstreams {
    */
   listen(): void {
     this.listening = true;
-    for (const p of this.sessions.values()) p.then((s) => s.listen(), () => undefined);
+    for (const p of this.sessions.values()) p.then((s) => void s.listen(), () => undefined);
   }
 
   openServerIds(): string[] {

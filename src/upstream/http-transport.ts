@@ -122,7 +122,7 @@ export class HttpTransport {
    * Opens the GET stream on which the upstream sends notifications outside any request.
    * Resolves when the stream ends; rejects with HttpStatusError(405) when the upstream offers none.
    */
-  async listen(onMessage: (m: JsonRpcMessage) => void, signal: AbortSignal): Promise<void> {
+  async listen(onMessage: (m: JsonRpcMessage) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
     const h = this.headers();
     delete h['content-type'];
     h.accept = 'text/event-stream';
@@ -131,6 +131,7 @@ export class HttpTransport {
       await res.body.dump();
       throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}`);
     }
+    onOpen?.();
     await readSse(res.body, onMessage);
   }
 

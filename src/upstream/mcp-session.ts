@@ -14,6 +14,8 @@ export interface Relay {
   /** A request from the upstream (sampling, elicitation, roots/list, …); resolves with the client's answer. */
   request(method: string, params: Record<string, unknown> | undefined): Promise<UpstreamAnswer>;
   notify(message: JsonRpcNotification): void;
+  /** False when this relay has no way to reach its client right now (e.g. no GET stream open). */
+  available?(): boolean;
 }
 
 export interface RequestOptions {
@@ -78,10 +80,10 @@ export class McpSession {
   private listening = false;
 
   /** Opens the stream for upstream-initiated messages (once); only worth it when someone will read them. */
-  listen(): void {
-    if (this.listening || this.closed) return;
+  listen(): Promise<void> {
+    if (this.listening || this.closed) return Promise.resolve();
     this.listening = true;
-    this.channel.listen();
+    return this.channel.listen();
   }
 
   /** Sends a request; resolves with the upstream's answer (a result or its JSON-RPC error). */
@@ -159,7 +161,16 @@ export class McpSession {
       const r = this.pending.get(related)?.relay;
       if (r) return r;
     }
-    if (!this.shared) return this.hooks.unrelated;
+    if (!this.shared) {
+      // A per-client session has exactly one owner: anything it sends is that client's. It goes on the client's
+      // own stream when one is open, else on the stream of the client's latest request still waiting here (what
+      // the SDK's server.request() without a related request sends on its standalone stream).
+      const own = this.hooks.unrelated;
+      if (own && own.available?.() !== false) return own;
+      let latest: Relay | undefined;
+      for (const p of this.pending.values()) if (p.relay) latest = p.relay;
+      return latest ?? own;
+    }
     // On a shared session a message that names no request belongs to a client only when exactly one is waiting;
     // guessing between two would hand one client's sampling request or log line to another (checklist C15).
     let only: Relay | undefined;

@@ -121,7 +121,7 @@ export class Upstream extends EventEmitter {
     try {
       const r = await session.open(GATEWAY_INIT);
       // The catalog session always listens: it is how the gateway hears tools/list_changed.
-      session.listen();
+      void session.listen();
       this.protocolVersion = typeof r.protocolVersion === 'string' ? r.protocolVersion : LATEST_PROTOCOL_VERSION;
       this.capabilities = (r.capabilities as Record<string, unknown>) ?? {};
       this.serverInfo = (r.serverInfo as Record<string, unknown>) ?? {};

@@ -210,7 +210,10 @@ const TOOLS = [
       if (!ctx.clientCapabilities()?.sampling) {
         return toolError('The client did not declare the sampling capability');
       }
-      const result = await extra.sendRequest(
+      // Like the official conformance example server: server.request() with no related request id, so the SDK
+      // sends it on the session's standalone GET stream, not on this call's answer stream. A relay must still
+      // deliver it to the client whose call is waiting.
+      const result = await ctx.requestUnrelated(
         {
           method: 'sampling/createMessage',
           params: { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 100 },
@@ -356,7 +359,8 @@ async function elicit(extra, ctx, label, params) {
   if (!ctx.clientCapabilities()?.elicitation) {
     return toolError('The client did not declare the elicitation capability');
   }
-  const result = await extra.sendRequest({ method: 'elicitation/create', params }, ElicitResultSchema);
+  // Unrelated, as the official example server sends it (see test_sampling).
+  const result = await ctx.requestUnrelated({ method: 'elicitation/create', params }, ElicitResultSchema);
   return {
     content: [
       { type: 'text', text: `${label}: action=${result.action}, content=${JSON.stringify(result.content ?? {})}` },
@@ -491,6 +495,7 @@ function createServer(getSessionId) {
 
   const ctx = {
     clientCapabilities: () => server.getClientCapabilities(),
+    requestUnrelated: (request, schema) => server.request(request, schema),
     /** Log on the stream of the request being served, honouring logging/setLevel for the session. */
     log: async (extra, level, data) => {
       if (server.isMessageIgnored(level, extra.sessionId)) return;
