@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js'
 import { createLogger } from '../telemetry/logger.js';
 import { policyCommand } from './policy.js';
 import { auditCommand } from './audit.js';
-import { runBridge } from '../transport/stdio-bridge.js';
+import { BridgeStartError, runBridge } from '../transport/stdio-bridge.js';
 
 function configPath(opt: string | undefined): string | null {
   return opt ?? process.env.PORTCULLIS_CONFIG ?? null;
@@ -111,7 +111,13 @@ export async function runCli(argv: string[]): Promise<number> {
     .requiredOption('--url <url>', 'gateway endpoint, e.g. http://127.0.0.1:8080/mcp')
     .option('--token-file <file>', 'file holding the bearer token (re-read on every request)')
     .action(async (o: { url: string; tokenFile?: string }) => {
-      await runBridge({ url: o.url, tokenFile: o.tokenFile, log: (m) => process.stderr.write(`portcullis bridge: ${m}\n`) });
+      try {
+        await runBridge({ url: o.url, tokenFile: o.tokenFile, log: (m) => process.stderr.write(`portcullis bridge: ${m}\n`) });
+      } catch (err) {
+        if (!(err instanceof BridgeStartError)) throw err;
+        process.stderr.write(`portcullis bridge: ${err.message}\n`);
+        return setExit(1);
+      }
     });
 
   program.addCommand(policyCommand(setExit));

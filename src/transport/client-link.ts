@@ -4,6 +4,7 @@
  * gateway id; the client's answer, POSTed back, is matched by it.
  */
 import type { Response } from 'express';
+import { CLIENT_TIMEOUT, CLIENT_UNREACHABLE } from '../errors/codes.js';
 import type { JsonRpcNotification } from '../protocol/json-rpc.js';
 import type { Relay, UpstreamAnswer } from '../upstream/index.js';
 import type { Session } from './sessions.js';
@@ -22,7 +23,7 @@ function askClient(session: Session, write: (text: string) => boolean, method: s
   return new Promise<UpstreamAnswer>((resolve) => {
     const timer = setTimeout(() => {
       session.awaiting.delete(id);
-      resolve({ ok: false, error: { code: -32001, message: `client did not answer ${method} in time` } });
+      resolve({ ok: false, error: { code: CLIENT_TIMEOUT, message: `client did not answer ${method} in time` } });
     }, CLIENT_ANSWER_TIMEOUT_MS);
     timer.unref();
     session.awaiting.set(id, { resolve, timer });
@@ -31,7 +32,7 @@ function askClient(session: Session, write: (text: string) => boolean, method: s
     if (!write(sseEvent(msg))) {
       clearTimeout(timer);
       session.awaiting.delete(id);
-      resolve({ ok: false, error: { code: -32603, message: `client has no open stream for ${method}` } });
+      resolve({ ok: false, error: { code: CLIENT_UNREACHABLE, message: `client has no open stream for ${method}` } });
     }
   });
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { PARSE_ERROR } from '../errors/codes.js';
+import { INTERNAL_ERROR, PARSE_ERROR } from '../errors/codes.js';
 import type { AuthenticationError } from '../errors/index.js';
 import { challenge, resourceMetadata } from '../identity/index.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -208,7 +208,7 @@ export function refuseAndClose(res: ServerResponse, status: number, message: str
 export function lastResort(log: Logger, res: ServerResponse, err: unknown): void {
   log.error('unhandled error in a request handler', { error: (err as Error)?.stack ?? String(err) });
   try {
-    if (!res.headersSent) refuse(res, 500, 'Internal error', -32603);
+    if (!res.headersSent) refuse(res, 500, 'Internal error', INTERNAL_ERROR);
     else if (!res.writableEnded) res.end();
   } catch {
     res.destroy();

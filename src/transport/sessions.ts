@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
 import type { JsonRpcId } from '../protocol/json-rpc.js';
 import { capabilityKey } from '../protocol/mcp.js';
+import { CLIENT_UNREACHABLE } from '../errors/codes.js';
 import type { ClientUpstreams, UpstreamAnswer } from '../upstream/index.js';
 import { endTasks } from './tasks.js';
 
@@ -106,7 +107,7 @@ export class SessionStore {
     for (const ac of s.inflight.values()) ac.abort();
     for (const w of s.awaiting.values()) {
       clearTimeout(w.timer);
-      w.resolve({ ok: false, error: { code: -32603, message: 'client session ended' } });
+      w.resolve({ ok: false, error: { code: CLIENT_UNREACHABLE, message: 'client session ended' } });
     }
     s.awaiting.clear();
     s.stream?.end();

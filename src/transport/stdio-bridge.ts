@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { UPSTREAM_UNAVAILABLE } from '../errors/codes.js';
 
 export interface BridgeOptions {
   url: string;
@@ -21,8 +22,12 @@ export async function runBridge(opts: BridgeOptions): Promise<void> {
     if (!opts.tokenFile) return undefined;
     return readFileSync(opts.tokenFile, 'utf8').trim();
   };
-  // Fail at start, not at the first request, when the token file is unreadable.
-  readToken();
+  // Fail at start, not at the first request, when the token file is unreadable: one line, no stack trace.
+  try {
+    readToken();
+  } catch (err) {
+    throw new BridgeStartError(`cannot read the token file ${opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 
   // A per-request fetch: adds the token and does not hang every request on one session-wide AbortSignal.
   const fetchWithToken: typeof fetch = (input, init) => {
@@ -54,7 +59,7 @@ export async function runBridge(opts: BridgeOptions): Promise<void> {
       opts.log(`gateway request failed: ${text}`);
       // A request the gateway never answered must still get an answer, or the host waits forever.
       if ('id' in msg && 'method' in msg) {
-        void stdio.send({ jsonrpc: '2.0', id: msg.id, error: { code: -32030, message: `gateway unreachable: ${text}` } });
+        void stdio.send({ jsonrpc: '2.0', id: msg.id, error: { code: UPSTREAM_UNAVAILABLE, message: explainFailure(err, text, opts.url) } });
       }
     });
   };
@@ -78,4 +83,25 @@ export async function runBridge(opts: BridgeOptions): Promise<void> {
     process.once('SIGTERM', () => void shutdown('SIGTERM').then(done));
     process.once('SIGINT', () => void shutdown('SIGINT').then(done));
   });
+}
+
+/** A bridge that cannot start says why in one line (the CLI prints it without a stack trace). */
+export class BridgeStartError extends Error {}
+
+/**
+ * What the host's user reads when the gateway refused or could not be reached: a 401 is not "unreachable". The
+ * SDK's error carries the HTTP status (`code`) for HTTP failures.
+ */
+function explainFailure(err: unknown, text: string, url: string): string {
+  const status = (err as { code?: unknown }).code;
+  switch (status) {
+    case 401:
+      return `gateway refused the token (HTTP 401): the token in --token-file is missing, expired or not for this gateway (${url})`;
+    case 403:
+      return `gateway refused the request (HTTP 403): the token lacks a required scope, or the Origin/Host is not allowed`;
+    case 404:
+      return `gateway answered HTTP 404: ${url} is not an MCP endpoint of this gateway (expected …/mcp or …/mcp/<serverId>), or the session ended`;
+    default:
+      return typeof status === 'number' ? `gateway answered HTTP ${status}: ${text}` : `gateway unreachable: ${text}`;
+  }
 }

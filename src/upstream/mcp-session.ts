@@ -3,6 +3,7 @@
  * progress tokens made unique, cancellation, and upstream-initiated messages handed to whoever they belong to.
  */
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors/index.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND } from '../errors/codes.js';
 import type { JsonRpcErrorBody, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/json-rpc.js';
 import type { Channel } from './channel.js';
 import { HttpStatusError } from './http-transport.js';
@@ -207,10 +208,10 @@ export class McpSession {
     };
     if (req.method === 'ping') return reply({ result: {} });
     const relay = this.relayFor(related);
-    if (!relay) return reply({ error: { code: -32601, message: `No client to answer ${req.method} on this session` } });
+    if (!relay) return reply({ error: { code: METHOD_NOT_FOUND, message: `No client to answer ${req.method} on this session` } });
     relay.request(req.method, req.params).then(
       (a) => reply(a.ok ? { result: a.result } : { error: a.error }),
-      (err: unknown) => reply({ error: { code: -32603, message: (err as Error).message ?? 'client did not answer' } }),
+      (err: unknown) => reply({ error: { code: INTERNAL_ERROR, message: (err as Error).message ?? 'client did not answer' } }),
     );
   }
 

@@ -5,6 +5,7 @@
  * and per-session state (log level, subscriptions) stay with the client they belong to. A STDIO process is one
  * session by nature and is shared.
  */
+import { METHOD_NOT_FOUND } from '../errors/codes.js';
 import { EventEmitter } from 'node:events';
 import type { ServerConfig } from '../config/index.js';
 import { UpstreamUnavailableError } from '../errors/index.js';
@@ -145,7 +146,7 @@ export class Upstream extends EventEmitter {
   /** Upstream-initiated messages on the catalog session that no request claims. */
   private controlRelay(): Relay {
     return {
-      request: async (method) => ({ ok: false, error: { code: -32601, message: `No client to answer ${method}` } }),
+      request: async (method) => ({ ok: false, error: { code: METHOD_NOT_FOUND, message: `No client to answer ${method}` } }),
       notify: (n: JsonRpcNotification) => this.onUnclaimedNotification(n),
     };
   }
