@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { AuditSink } from '../audit/index.js';
 import { AuthenticationError } from '../errors/index.js';
 import type { Authenticate, Subject } from '../identity/index.js';
-import { auditSubject } from '../pipeline/audit-subject.js';
+import { auditSubject } from '../audit/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ConsoleAuth } from './console-auth.js';
 import { approvalAudit } from './errors.js';

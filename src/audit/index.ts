@@ -8,6 +8,7 @@ export {
   type AuditBacklog,
 } from './audit.js';
 export { AuditUnavailableError } from './errors.js';
+export { auditSubject } from './subject.js';
 export { auditOptionsFromConfig, decisionLogOptionsFromConfig } from './from-config.js';
 export { createDecisionLogShipper, DecisionLogShipper, type DecisionLogEvent, type DecisionLogStatus } from './decision-log.js';
 export { verifyFiles, verifyPostgres, type VerifyResult } from './verify.js';

@@ -5,8 +5,8 @@ import { createRequire } from 'node:module';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import { checkCredentialConfig } from '../credentials/check-config.js';
-import { checkTlsConfig } from '../transport/tls.js';
+import { checkCredentialConfig } from './check-credentials.js';
+import { checkTlsConfig } from './check-tls.js';
 import type { GatewayConfig, VaultConfig } from './config.js';
 
 const require = createRequire(import.meta.url);

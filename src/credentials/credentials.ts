@@ -11,7 +11,7 @@ import type { Decision } from '../policy/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { CredentialCache, identity } from './credential-cache.js';
 import type { Credential } from './secret-source.js';
-import { compileTemplate, MissingFieldError, type Template } from './template.js';
+import { compileTemplate, MissingFieldError, type Template } from '../config/template.js';
 import { createVaultClient, type VaultClient } from './vault-client.js';
 
 export interface Injection {

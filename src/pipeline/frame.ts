@@ -10,7 +10,7 @@ import { GatewayError } from '../errors/index.js';
 import { outcomeOf } from '../errors/outcome.js';
 import type { Subject } from '../identity/index.js';
 import type { Logger } from '../telemetry/logger.js';
-import { auditSubject } from './audit-subject.js';
+import { auditSubject } from '../audit/index.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 
 /** An answer a handler has already serialized (a cached tools/list): the frame passes it through as it is. */

@@ -1,13 +1,12 @@
 /**
  * TLS for the client-facing listener: plain HTTP when `listen.tls` is absent (exactly as before), HTTPS otherwise,
- * asking for and verifying client certificates when a client CA is configured. Also the config-time checks and
- * path resolution of every TLS setting (listener and upstreams).
+ * asking for and verifying client certificates when a client CA is configured. (The config-time checks of every
+ * TLS setting live with the config: src/config/check-tls.ts.)
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { isAbsolute, resolve } from 'node:path';
-import type { GatewayConfig, ListenTlsConfig } from '../config/index.js';
+import type { ListenTlsConfig } from '../config/index.js';
 
 /** The listener for `handler`: node:http without TLS config, node:https with it (same handler either way). */
 export function createListener(tls: ListenTlsConfig | undefined, handler: RequestListener, limits: ListenerLimits): Server {
@@ -50,31 +49,4 @@ function createHttps(tls: ListenTlsConfig, handler: RequestListener, timing: Rec
     },
     handler,
   ) as unknown as Server;
-}
-
-/**
- * Checks the TLS settings that the schema cannot express and resolves their relative paths against the config
- * file's directory. Called by buildConfig before the config is frozen; returns one message per problem.
- */
-export function checkTlsConfig(cfg: Omit<GatewayConfig, 'source'>, baseDir: string): string[] {
-  const problems: string[] = [];
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const t = cfg.listen.tls;
-  if (t) {
-    t.certFile = abs(t.certFile);
-    t.keyFile = abs(t.keyFile);
-    if (t.clientCaFile) t.clientCaFile = abs(t.clientCaFile);
-    if (t.requireClientCert && !t.clientCaFile) problems.push('listen.tls.requireClientCert: needs listen.tls.clientCaFile');
-  }
-  if (cfg.auth.clientCertificate && !t?.clientCaFile) problems.push('auth.clientCertificate: needs listen.tls.clientCaFile');
-  cfg.servers.forEach((s, i) => {
-    if (!s.tls) return;
-    if (!s.url?.startsWith('https://')) problems.push(`servers[${i}].tls: only for an https:// url`);
-    if (s.tls.caFile) s.tls.caFile = abs(s.tls.caFile);
-    const c = s.tls.clientCert;
-    if (c?.certFile) c.certFile = abs(c.certFile);
-    if (c?.keyFile) c.keyFile = abs(c.keyFile);
-    if (c?.vaultPki && !cfg.vault) problems.push(`servers[${i}].tls.clientCert.vaultPki: needs the vault section`);
-  });
-  return problems;
 }

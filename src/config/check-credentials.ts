@@ -2,7 +2,7 @@
  * The credential rules JSON Schema cannot express: profiles that servers name must exist and suit the transport,
  * templates must parse, KV v2 paths must be API paths. Run by load-config, so `portcullis validate` reports them.
  */
-import type { CredentialProfileConfig, GatewayConfig } from '../config/config.js';
+import type { CredentialProfileConfig, GatewayConfig } from './config.js';
 import { compileTemplate, TemplateSyntaxError } from './template.js';
 
 // Headers the gateway itself sets on every upstream request, or that describe the connection: a profile that set
