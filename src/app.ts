@@ -157,7 +157,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     readiness: () => {
       const bundle = engine.bundle;
       const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
-      const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok');
+      // Not ready while audit refuses calls (fail-closed): a load balancer should send them elsewhere.
+      const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok') && audit.accepting();
       return {
         ready,
         detail: {
