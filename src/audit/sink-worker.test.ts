@@ -3,7 +3,7 @@
 // fail-closed latch that admits calls again as soon as the sink takes a write, while records keep arriving.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -149,6 +149,30 @@ describe('audit flushSync (the last resort before exit)', () => {
     const next = worker(fileSink(file), spoolDir);
     await next.close();
     await assertIntact(file, 12);
+  });
+});
+
+describe('spool under the last-resort flush', () => {
+  it('an async append still in flight when the spool is frozen does not commit a segment (its records stay queued)', async () => {
+    const d = tmp();
+    const spool = new Spool(d, 'file', new SpoolBudget(1 << 20));
+    const p = spool.append([JSON.stringify(record(0)), JSON.stringify(record(1))]);
+    spool.freeze();
+    assert.equal(await p, false);
+    assert.deepEqual(spool.size(), { records: 0, bytes: 0, segments: 0 });
+    assert.deepEqual(readdirSync(join(d, 'file')), [], 'no segment and no temporary file left');
+  });
+
+  it('removes segments by identity: a late removal of a segment already delivered takes nothing else', async () => {
+    const d = tmp();
+    const spool = new Spool(d, 'file', new SpoolBudget(1 << 20));
+    await spool.append([JSON.stringify(record(0))]);
+    await spool.append([JSON.stringify(record(1))]);
+    const first = spool.peekSync(1);
+    spool.removeSync(first.segments);
+    await spool.remove(first.segments); // the async loop's removal, arriving late
+    assert.equal(spool.size().records, 1);
+    assert.equal((JSON.parse(spool.peekSync(10).records[0]!) as { arguments: { i: number } }).arguments.i, 1);
   });
 });
 
