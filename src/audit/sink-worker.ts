@@ -54,7 +54,7 @@ const MAX_RETRY_MS = 5000;
  * While calls are refused (fail-closed, spool full) the sink is retried at least this often: every second of
  * backoff past the outage is a second of refused calls, and a failed attempt costs one open() or one connect.
  */
-const MAX_RETRY_WHILE_REFUSING_MS = 1000;
+const MAX_RETRY_WHILE_REFUSING_MS = 500;
 /** Under fail-open, records that fit neither the sink nor the spool are held in memory up to this many, then dropped. */
 const MAX_MEMORY_RECORDS = 10_000;
 

@@ -184,8 +184,9 @@ describe('hardening: audit', () => {
     const refusedDuring = calls.filter((c) => c.code === -32060 && c.t0 < outageEnd).length;
     const readyDuring = ready.filter((r) => r.t > outageStart && r.t < outageEnd);
     const readyAfter = ready.filter((r) => r.t >= outageEnd + 3000);
+    const readyAgain = ready.find((r) => r.t >= outageEnd && r.status === 200);
     t.diagnostic(
-      `recovery: first success ${recoveryMs} ms after the outage ended; calls started 3 s+ after it: ${late.length - lateRefused}/${late.length} ok; ` +
+      `recovery: first success ${recoveryMs} ms after the outage ended (/readyz 200 again after ${readyAgain ? readyAgain.t - outageEnd : '?'} ms); calls started 3 s+ after it: ${late.length - lateRefused}/${late.length} ok; ` +
         `during the outage ${refusedDuring} refused; /readyz 503 in ${readyDuring.filter((r) => r.status === 503).length}/${readyDuring.length} polls during, ` +
         `200 in ${readyAfter.filter((r) => r.status === 200).length}/${readyAfter.length} after`,
     );
