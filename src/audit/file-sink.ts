@@ -233,7 +233,8 @@ export class FileSink implements ChainedSink {
   private append(p: Prepared): { fd: number; start: number } {
     const { file } = this.opts;
     if (this.cutTo !== null) {
-      truncateSync(file, this.cutTo);
+      // Only ever shorten: truncate() past the end would pad the file with zero bytes.
+      if (existsSync(file) && statSync(file).size > this.cutTo) truncateSync(file, this.cutTo);
       this.cutTo = null;
     }
     if (p.rotateTo) {
