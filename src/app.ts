@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createApprovals } from './approval/index.js';
-import { auditOptionsFromConfig, createAuditSink, createDecisionLogShipper, decisionLogOptionsFromConfig, type AuditSink } from './audit/index.js';
+import { auditOptionsFromConfig, createAuditSink, createDecisionLogShipper, decisionLogOptionsFromConfig, type AuditFlushResult, type AuditSink } from './audit/index.js';
 import { Catalog } from './catalog/index.js';
 import type { GatewayConfig } from './config/index.js';
 import { createCredentials, createUpstreamTls, createVaultClient } from './credentials/index.js';
@@ -37,6 +37,8 @@ export interface Gateway {
   /** The metrics URL when metrics have a listener of their own. */
   metricsUrl?: string;
   stop(reason?: string): Promise<void>;
+  /** Last resort before the process dies (uncaughtException): audit's synchronous flush, see src/audit/README.md. */
+  flushAuditSync(): AuditFlushResult;
 }
 
 export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
@@ -175,6 +177,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       const bundle = engine.bundle;
       const ups = Object.fromEntries(upstreams.map((u) => [u.id, u.state]));
       const descriptors = Date.now() - descriptorsExhaustedAt < 5000 ? 'exhausted' : 'ok';
+      // Not ready while audit refuses calls (fail-closed) or descriptors ran out: a load balancer sends new
+      // clients elsewhere.
       const ready = !draining && bundle !== null && upstreams.every((u) => u.state === 'ok') && descriptors === 'ok' && audit.accepting();
       return {
         ready,
@@ -280,7 +284,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   approvals.setListenUrl(`${scheme}://${host}:${port}`);
   log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
 
-  return { url, port, devTokens, metricsUrl, stop };
+  return { url, port, devTokens, metricsUrl, stop, flushAuditSync: () => audit.flushSync() };
 }
 
 /** The aggregate endpoint offers what any of its upstreams offers (plus tools, which it always has). */

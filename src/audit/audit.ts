@@ -77,12 +77,29 @@ export interface AuditSink {
   hash(value: string): string;
   close(): Promise<void>;
   /**
+   * The last resort for a process about to die (uncaughtException, a fatal error): synchronously writes what is
+   * queued and spooled to the file and closes its chain with a checkpoint; what a sink cannot take synchronously
+   * (PostgreSQL) or right now goes to the spool for the next start. No event-loop turn is needed, so it is safe
+   * in a handler that exits right after. Records arriving after it are not kept; `close()` after it does nothing.
+   */
+  flushSync(): AuditFlushResult;
+  /**
    * False while a sink is down and its spool is full under `audit.onFull: fail-closed`: the pipeline refuses new
    * calls rather than run calls it cannot audit.
    */
   accepting(): boolean;
   /** What has not reached every sink yet, for metrics and /readyz. */
   backlog(): AuditBacklog;
+}
+
+/** What `flushSync` did, summed over sinks. */
+export interface AuditFlushResult {
+  /** Records written to a sink by the flush. */
+  written: number;
+  /** Records put in the spool for the next start. */
+  spooled: number;
+  /** Records that neither a sink nor the spool took (logged as errors). */
+  lost: number;
 }
 
 export interface AuditOptions {
@@ -155,6 +172,16 @@ export function createAuditSink(opts: AuditOptions): AuditSink {
     close() {
       closed ??= Promise.all(workers.map((w) => w.close())).then(() => undefined);
       return closed;
+    },
+    flushSync() {
+      const out: AuditFlushResult = { written: 0, spooled: 0, lost: 0 };
+      for (const w of workers) {
+        const r = w.flushSync();
+        out.written += r.written;
+        out.spooled += r.spooled;
+        out.lost += r.lost;
+      }
+      return out;
     },
   };
 }

@@ -1,9 +1,31 @@
 /**
  * The JSON-lines file sink: one chained entry per line, rotated by size into numbered siblings (`F.1` oldest,
  * `F.2`, …, then `F` itself), with the chain continuing across files and across restarts.
+ *
+ * A batch is written idempotently: note the file's length, append, fdatasync, and only then advance the chain head.
+ * If any step fails (ENOSPC half way through a batch, EIO at the sync) the file is cut back to the noted length, so
+ * the retry of the same batch neither tears a line nor repeats one. The append and its undo are synchronous calls
+ * (one batch, a bounded write): nothing can run between a partial write and its undo, and the last-resort
+ * `writeSync` path always finds the file at a batch boundary.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { appendFile, rename, unlink } from 'node:fs/promises';
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 import { chainCheckpoint, chainRecord, EMPTY_HEAD, parseRecordLine, type ChainHead, type CheckpointReason, type CheckpointSigner } from './chain.js';
 import type { ChainedSink } from './sink.js';
@@ -61,11 +83,29 @@ export function lastCompleteLine(path: string): { line: string | null; partial: 
   }
 }
 
+const fdatasyncAsync = promisify(fdatasync);
+
+/** A batch linked into the chain but not yet written: the lines and what the head and file become once it is. */
+interface Prepared {
+  data: Buffer;
+  head: ChainHead;
+  /** Rotate to this name first. */
+  rotateTo: string | null;
+}
+
 export class FileSink implements ChainedSink {
   readonly name = 'file';
   private head: ChainHead = EMPTY_HEAD;
   private size = 0;
   private needsNewline = false;
+  /** The file was rotated, but the signed anchor that must open the new file is not written yet (that write failed). */
+  private anchorDue = false;
+  /** A failed write whose undo failed too: cut the file back to this length before anything else is written. */
+  private cutTo: number | null = null;
+  /** An append that is complete in the file and waiting for its fdatasync: the head it leads to. */
+  private syncing: { head: ChainHead; size: number; landed?: () => void } | null = null;
+  /** Set by `takeOverSync`: from then on only the synchronous last-resort path writes. */
+  private takenOver = false;
 
   constructor(private readonly opts: FileSinkOptions) {
     mkdirSync(dirname(opts.file), { recursive: true });
@@ -101,7 +141,62 @@ export class FileSink implements ChainedSink {
     }
   }
 
-  async write(records: readonly string[], checkpoint: CheckpointReason | null): Promise<void> {
+  async write(records: readonly string[], checkpoint: CheckpointReason | null, landed?: () => void): Promise<void> {
+    if (this.takenOver) throw new Error('the audit file is being flushed for exit');
+    const p = this.prepare(records, checkpoint);
+    if (!p) return;
+    const { fd, start } = this.append(p);
+    const size = start + p.data.length;
+    this.syncing = { head: p.head, size, landed };
+    try {
+      await fdatasyncAsync(fd);
+    } catch (err) {
+      // Not durable: take it back, so the retry writes it once. Unless the last-resort path already counted it.
+      if (!this.takenOver) this.undo(fd, start);
+      throw err;
+    } finally {
+      this.syncing = null;
+      closeQuietly(fd);
+    }
+    if (this.takenOver) return;
+    this.committed(p, size);
+    landed?.();
+  }
+
+  /**
+   * The last-resort path: stops async writes, and adopts the one in flight if its lines are already in the file
+   * (it was waiting for its fdatasync, which the synchronous writes after it will cover): its `landed` is called.
+   */
+  takeOverSync(): void {
+    this.takenOver = true;
+    const s = this.syncing;
+    if (!s) return;
+    this.syncing = null;
+    this.head = s.head;
+    this.size = s.size;
+    this.needsNewline = false;
+    this.anchorDue = false;
+    s.landed?.();
+  }
+
+  /** The same write, synchronously (after `takeOverSync`): for the exit path, where no event-loop turn may come. */
+  writeSync(records: readonly string[], checkpoint: CheckpointReason | null): void {
+    const p = this.prepare(records, checkpoint);
+    if (!p) return;
+    const { fd, start } = this.append(p);
+    try {
+      fdatasyncSync(fd);
+    } catch (err) {
+      this.undo(fd, start);
+      throw err;
+    } finally {
+      closeQuietly(fd);
+    }
+    this.committed(p, start + p.data.length);
+  }
+
+  /** Links the batch after the current head; writes nothing. Null when there is nothing to write. */
+  private prepare(records: readonly string[], checkpoint: CheckpointReason | null): Prepared | null {
     let head = this.head;
     const lines: string[] = [];
     let estimate = 0;
@@ -109,12 +204,12 @@ export class FileSink implements ChainedSink {
     let rotateTo: string | null = null;
     if (this.size > 0 && this.opts.maxBytes > 0 && this.size + estimate > this.opts.maxBytes) {
       rotateTo = `${this.opts.file}.${(rotatedFiles(this.opts.file).at(-1)?.index ?? 0) + 1}`;
-      // The new file opens with an authenticated anchor, so it verifies on its own once older files are gone.
-      if (this.opts.signer) {
-        const cp = chainCheckpoint(head, 'rotate', this.opts.signer);
-        lines.push(cp.line);
-        head = cp.head;
-      }
+    }
+    // The new file opens with an authenticated anchor, so it verifies on its own once older files are gone.
+    if ((rotateTo || this.anchorDue) && this.opts.signer) {
+      const cp = chainCheckpoint(head, 'rotate', this.opts.signer);
+      lines.push(cp.line);
+      head = cp.head;
     }
     for (const r of records) {
       const c = chainRecord(head, parseRecordLine(r), r);
@@ -126,29 +221,85 @@ export class FileSink implements ChainedSink {
       lines.push(cp.line);
       head = cp.head;
     }
-    if (lines.length === 0) return;
-    if (rotateTo) {
-      await rename(this.opts.file, rotateTo);
-      this.size = 0;
-      this.needsNewline = false;
-      await this.prune();
-    }
-    const data = `${this.needsNewline ? '\n' : ''}${lines.join('\n')}\n`;
-    await appendFile(this.opts.file, data);
-    this.needsNewline = false;
-    this.size += Buffer.byteLength(data);
-    this.head = head;
+    if (lines.length === 0) return null;
+    const newline = this.needsNewline && !rotateTo ? '\n' : '';
+    return { data: Buffer.from(`${newline}${lines.join('\n')}\n`), head, rotateTo };
   }
 
-  private async prune(): Promise<void> {
+  /**
+   * Appends the whole batch or nothing: on any error the bytes written so far are cut off again before it throws.
+   * Returns the open descriptor and the length the file had before.
+   */
+  private append(p: Prepared): { fd: number; start: number } {
+    const { file } = this.opts;
+    if (this.cutTo !== null) {
+      // Only ever shorten: truncate() past the end would pad the file with zero bytes.
+      if (existsSync(file) && statSync(file).size > this.cutTo) truncateSync(file, this.cutTo);
+      this.cutTo = null;
+    }
+    if (p.rotateTo) {
+      renameSync(file, p.rotateTo);
+      this.size = 0;
+      this.needsNewline = false;
+      // Until a write lands in the new file, the next attempt must still open it with the anchor.
+      this.anchorDue = this.opts.signer !== null;
+      this.prune();
+    }
+    const fd = openSync(file, 'a');
+    let start = -1;
+    try {
+      start = fstatSync(fd).size;
+      for (let off = 0; off < p.data.length; ) {
+        const n = writeSync(fd, p.data, off, p.data.length - off);
+        if (n <= 0) throw new Error(`audit file: write made no progress at byte ${off} of ${p.data.length}`);
+        off += n;
+      }
+    } catch (err) {
+      if (start >= 0) this.undo(fd, start);
+      closeQuietly(fd);
+      throw err;
+    }
+    return { fd, start };
+  }
+
+  /** Cuts the file back to `start`; if even that fails, the next write does it first. */
+  private undo(fd: number, start: number): void {
+    try {
+      ftruncateSync(fd, start);
+    } catch (err) {
+      this.cutTo = start;
+      this.opts.warn('could not cut a failed audit write back; the next write does it first', { file: this.opts.file, error: (err as Error).message });
+    }
+  }
+
+  private committed(p: Prepared, size: number): void {
+    this.head = p.head;
+    this.size = size;
+    this.needsNewline = false;
+    this.anchorDue = false;
+  }
+
+  private prune(): void {
     if (this.opts.maxFiles <= 0) return;
     const rotated = rotatedFiles(this.opts.file);
     for (const old of rotated.slice(0, Math.max(0, rotated.length - this.opts.maxFiles))) {
-      await unlink(old.path).catch(() => undefined);
+      try {
+        unlinkSync(old.path);
+      } catch {
+        // already gone
+      }
     }
   }
 
   async close(): Promise<void> {
-    // appendFile opens and closes per batch: nothing is held open.
+    // Each batch opens and closes the file: nothing is held open.
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // the data was synced (or cut back) before: a failing close changes nothing
   }
 }

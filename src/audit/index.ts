@@ -6,6 +6,7 @@ export {
   type AuditOutcome,
   type AuditOptions,
   type AuditBacklog,
+  type AuditFlushResult,
 } from './audit.js';
 export { AuditUnavailableError } from './errors.js';
 export { auditSubject } from './subject.js';

@@ -2,10 +2,15 @@
  * Drives one chained sink off the request path: records wait in memory, go out in batches, and when the sink
  * fails they go to the disk spool and are retried with backoff, oldest first, so none is lost and order holds.
  * Also decides when a checkpoint is due (every N records, every T seconds, at close).
+ *
+ * "Full" (the spool could not take what the sink could not) is a latch: it is set when a record fits nowhere and
+ * cleared by the first write the sink takes again, not by the drain finishing. Under load the drain can take a while,
+ * and admitting calls meanwhile is safe: the sink is writing, and their records queue in memory behind the spool,
+ * exactly as in normal operation.
  */
 import type { CheckpointReason } from './chain.js';
 import type { ChainedSink } from './sink.js';
-import type { Spool } from './spool.js';
+import type { Segment, Spool } from './spool.js';
 
 export interface WorkerLog {
   info(msg: string, meta?: Record<string, unknown>): void;
@@ -36,8 +41,20 @@ export interface SinkState {
   lastError?: string;
 }
 
+/** Where the records of the write in progress came from; `landed` once they are in the sink. */
+interface Inflight {
+  segments: readonly Segment[];
+  queued: number;
+  landed: boolean;
+}
+
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5000;
+/**
+ * While calls are refused (fail-closed, spool full) the sink is retried at least this often: every second of
+ * backoff past the outage is a second of refused calls, and a failed attempt costs one open() or one connect.
+ */
+const MAX_RETRY_WHILE_REFUSING_MS = 500;
 /** Under fail-open, records that fit neither the sink nor the spool are held in memory up to this many, then dropped. */
 const MAX_MEMORY_RECORDS = 10_000;
 
@@ -59,6 +76,10 @@ export class SinkWorker {
   private lastCheckpoint = Date.now();
   private intervalDue = false;
   private readonly ticker: NodeJS.Timeout | null;
+  /** The write in progress: which spool segments, or how many records from the head of the queue. */
+  private inflight: Inflight | null = null;
+  /** After `flushSync`: the async loop stops touching the queue, the spool and the sink. */
+  private flushed = false;
 
   constructor(private readonly opts: SinkWorkerOptions) {
     const cp = opts.checkpoint;
@@ -155,24 +176,33 @@ export class SinkWorker {
     return this.running;
   }
 
-  /** Delivers spool (oldest) then memory, until empty or the sink fails. */
+  /**
+   * Delivers spool (oldest) then memory, until empty or the sink fails. While the spool drains, memory waits in
+   * memory rather than being written to the spool and read back: the sink is up, and that round trip is what kept
+   * a drain under load from ever catching up.
+   */
   private async pump(): Promise<boolean> {
     const { spool } = this.opts;
     for (;;) {
+      if (this.flushed) return false;
       if (!spool.empty) {
-        await this.toSpool();
-        const records = (await spool.peek())!;
-        if (!(await this.deliver(records))) return this.retryLater();
-        await spool.shift();
+        const { segments, records } = await spool.peek(this.opts.maxRecords);
+        if (this.flushed) return false;
+        if (!(await this.deliver(records, { segments, queued: 0, landed: false }))) {
+          if (this.flushed) return false;
+          await this.toSpool();
+          return this.retryLater();
+        }
+        await spool.remove(segments);
         continue;
       }
       if (this.queue.length === 0) {
-        this.full = false;
         if (this.intervalDue && !(await this.deliver([]))) return this.retryLater();
         return true;
       }
       const batch = this.queue.slice(0, this.opts.maxRecords);
-      if (!(await this.deliver(batch))) {
+      if (!(await this.deliver(batch, { segments: [], queued: batch.length, landed: false }))) {
+        if (this.flushed) return false;
         await this.toSpool();
         return this.retryLater();
       }
@@ -195,23 +225,38 @@ export class SinkWorker {
     return null;
   }
 
-  private async deliver(records: readonly string[], closing = false): Promise<boolean> {
+  private async deliver(
+    records: readonly string[],
+    source: Inflight = { segments: [], queued: 0, landed: false },
+    closing = false,
+  ): Promise<boolean> {
     const reason = this.checkpointFor(records.length, closing);
     if (records.length === 0 && !reason) return true;
+    this.inflight = source;
     try {
-      await this.opts.sink.write(records, reason);
+      await this.opts.sink.write(records, reason, () => {
+        source.landed = true;
+      });
     } catch (err) {
+      if (this.flushed) return false;
       const msg = (err as Error).message ?? String(err);
       if (!this.failing) this.opts.log.error('audit sink failed; records go to the spool and are retried', { sink: this.name, error: msg });
       this.failing = true;
       this.lastError = msg;
       return false;
+    } finally {
+      this.inflight = null;
     }
+    if (this.flushed) return false; // flushSync counted this write; nothing here may count it again
     if (this.failing) {
-      this.opts.log.info('audit sink is back; delivering the spool', { sink: this.name, spooled: this.opts.spool.size().records });
+      this.opts.log.info('audit sink is back; delivering the spool', { sink: this.name, spooled: this.opts.spool.size().records, queued: this.queue.length });
       this.failing = false;
       this.retries = 0;
       this.lastError = undefined;
+    }
+    if (this.full) {
+      this.full = false;
+      this.opts.log.info('audit sink takes writes again: calls are accepted; the backlog drains in order', { sink: this.name });
     }
     this.sinceCheckpoint += records.length;
     if (reason) {
@@ -239,8 +284,9 @@ export class SinkWorker {
         n = Math.floor(n / 2); // a smaller piece may still fit the budget
       }
     }
+    // A latch: cleared by the sink taking a write (deliver), not by the queue happening to fit later.
     const wasFull = this.full;
-    this.full = this.queue.length > 0;
+    if (this.queue.length > 0) this.full = true;
     if (this.full && !wasFull) {
       this.opts.log.error(
         this.opts.onFull === 'fail-closed'
@@ -253,7 +299,8 @@ export class SinkWorker {
 
   private retryLater(): false {
     this.retries++;
-    const base = Math.min(MAX_RETRY_MS, MIN_RETRY_MS * 1.6 ** this.retries);
+    const cap = this.full && this.opts.onFull === 'fail-closed' ? MAX_RETRY_WHILE_REFUSING_MS : MAX_RETRY_MS;
+    const base = Math.min(cap, MIN_RETRY_MS * 1.6 ** this.retries);
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.retryAt = Date.now() + delay;
     this.schedule(delay);
@@ -262,6 +309,7 @@ export class SinkWorker {
 
   /** Delivers what it can, closes the chain with a checkpoint, spools the rest. */
   async close(): Promise<void> {
+    if (this.flushed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -270,10 +318,11 @@ export class SinkWorker {
     this.failing = false; // one last attempt, whatever the backoff says
     let delivered = false;
     try {
-      delivered = (await this.pump()) && (await this.deliver([], true));
+      delivered = (await this.pump()) && (await this.deliver([], undefined, true));
     } catch (err) {
       this.opts.log.error('audit sink close failed', { sink: this.name, error: (err as Error).message });
     }
+    if (this.flushed) return;
     if (this.timer) clearTimeout(this.timer);
     if (!delivered) {
       await this.toSpool();
@@ -284,5 +333,65 @@ export class SinkWorker {
       }
     }
     await this.opts.sink.close();
+  }
+
+  /**
+   * The last resort, for a process about to die (uncaughtException, fatal signal): synchronously delivers the
+   * spool and the queue and closes the chain with a checkpoint, or, for a sink that cannot write synchronously
+   * (PostgreSQL) or that fails now, puts the queue in the spool for the next start. Takes over from the async loop
+   * whatever state it is in: a write already in the sink is counted, not repeated. Nothing is written after it.
+   */
+  flushSync(): { written: number; spooled: number; lost: number } {
+    const out = { written: 0, spooled: 0, lost: 0 };
+    if (this.flushed) return out;
+    this.flushed = true;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ticker) clearInterval(this.ticker);
+    const { sink, spool, log } = this.opts;
+    spool.freeze();
+    if (sink.takeOverSync && sink.writeSync) {
+      // The write in flight, if it reached the sink, is done (even if its promise has not settled): drop its
+      // records from where they came from, or they would be written twice.
+      sink.takeOverSync();
+      const w = this.inflight;
+      if (w?.landed) {
+        spool.removeSync(w.segments);
+        out.written += w.queued + w.segments.reduce((n, seg) => n + seg.records, 0);
+        this.take(w.queued);
+      }
+      this.inflight = null;
+      try {
+        while (!spool.empty) {
+          const { segments, records } = spool.peekSync(this.opts.maxRecords);
+          sink.writeSync(records, null);
+          spool.removeSync(segments);
+          out.written += records.length;
+        }
+        while (this.queue.length > 0) {
+          const batch = this.queue.slice(0, this.opts.maxRecords);
+          sink.writeSync(batch, null);
+          this.take(batch.length);
+          out.written += batch.length;
+        }
+        if (this.opts.checkpoint) sink.writeSync([], 'close');
+      } catch (err) {
+        log.error('audit sink failed in the last-resort flush; the rest goes to the spool', { sink: this.name, error: (err as Error).message });
+      }
+    }
+    if (this.queue.length > 0) {
+      try {
+        spool.appendSync(this.queue, true);
+        out.spooled = this.queue.length;
+        this.take(this.queue.length);
+      } catch (err) {
+        out.lost = this.queue.length;
+        log.error('audit records LOST in the last-resort flush: neither the sink nor the spool took them', { sink: this.name, lost: out.lost, error: (err as Error).message });
+      }
+    }
+    this.queue = [];
+    this.queueBytes = 0;
+    return out;
   }
 }

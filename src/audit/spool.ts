@@ -3,9 +3,13 @@
  * (`<dir>/<sink>/<16-digit number>.jsonl`, one unchained record per line) until the sink is back. All sinks share
  * one byte budget. Segments are written to a temporary name, synced and renamed, so a crash never leaves half a
  * segment; a segment is deleted only after the sink has taken all of it.
+ *
+ * The last-resort flush (`SinkWorker.flushSync`) works on the spool synchronously: it `freeze()`s it, so an async
+ * append still in flight cannot commit a segment behind its back, and removes segments by identity, so a late
+ * async removal cannot take a segment that was not delivered.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The byte budget shared by every sink's spool. */
@@ -17,7 +21,7 @@ export class SpoolBudget {
   }
 }
 
-interface Segment {
+export interface Segment {
   path: string;
   bytes: number;
   records: number;
@@ -29,6 +33,7 @@ export class Spool {
   private next = 1;
   private records = 0;
   private bytes = 0;
+  private frozen = false;
 
   constructor(root: string, sink: string, private readonly budget: SpoolBudget) {
     this.dir = join(root, sink);
@@ -64,6 +69,7 @@ export class Spool {
   /** Appends `records` as one segment if the budget allows; false (nothing written) when it does not. */
   async append(records: readonly string[]): Promise<boolean> {
     if (records.length === 0) return true;
+    if (this.frozen) return false;
     const data = `${records.join('\n')}\n`;
     const bytes = Buffer.byteLength(data);
     if (!this.budget.fits(bytes)) return false;
@@ -80,10 +86,13 @@ export class Spool {
       } finally {
         await fh.close();
       }
-      await rename(tmp, path);
+      // The rename commits the segment; synchronous, so the frozen check and the commit are one step.
+      if (this.frozen) throw new Error('spool frozen by the last-resort flush');
+      renameSync(tmp, path);
     } catch (err) {
       this.budget.used -= bytes;
       await unlink(tmp).catch(() => undefined);
+      if (this.frozen) return false;
       throw err;
     }
     this.segments.push({ path, bytes, records: records.length });
@@ -92,20 +101,92 @@ export class Spool {
     return true;
   }
 
-  /** The oldest segment's records, without removing it. */
-  async peek(): Promise<string[] | null> {
-    const s = this.segments[0];
-    if (!s) return null;
-    return (await readFile(s.path, 'utf8')).split('\n').filter((l) => l !== '');
+  /**
+   * The last-resort path: writes `records` as one segment synchronously. `overBudget` lets it exceed
+   * `spool.maxBytes`: at exit, a few more bytes on disk are better than audit records lost.
+   */
+  appendSync(records: readonly string[], overBudget: boolean): boolean {
+    if (records.length === 0) return true;
+    const data = Buffer.from(`${records.join('\n')}\n`);
+    if (!overBudget && !this.budget.fits(data.length)) return false;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const path = join(this.dir, `${String(this.next++).padStart(16, '0')}.jsonl`);
+    const tmp = `${path}.sync.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    this.budget.used += data.length;
+    this.segments.push({ path, bytes: data.length, records: records.length });
+    this.records += records.length;
+    this.bytes += data.length;
+    return true;
   }
 
-  /** Removes the oldest segment once its records are delivered. */
-  async shift(): Promise<void> {
-    const s = this.segments.shift();
-    if (!s) return;
-    await unlink(s.path).catch(() => undefined);
-    this.records -= s.records;
-    this.bytes -= s.bytes;
-    this.budget.used -= s.bytes;
+  /** No async append commits after this (see the file comment). */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** The oldest segments, together at most `maxRecords` records (at least one segment), without removing them. */
+  async peek(maxRecords: number): Promise<{ segments: Segment[]; records: string[] }> {
+    const segments = this.oldest(maxRecords);
+    const records: string[] = [];
+    for (const s of segments) records.push(...(await readFile(s.path, 'utf8')).split('\n').filter((l) => l !== ''));
+    return { segments, records };
+  }
+
+  peekSync(maxRecords: number): { segments: Segment[]; records: string[] } {
+    const segments = this.oldest(maxRecords);
+    const records: string[] = [];
+    for (const s of segments) records.push(...readFileSync(s.path, 'utf8').split('\n').filter((l) => l !== ''));
+    return { segments, records };
+  }
+
+  private oldest(maxRecords: number): Segment[] {
+    const out: Segment[] = [];
+    let n = 0;
+    for (const s of this.segments) {
+      if (out.length > 0 && n + s.records > maxRecords) break;
+      out.push(s);
+      n += s.records;
+    }
+    return out;
+  }
+
+  /**
+   * Removes delivered segments. By identity, and idempotent: a segment the last-resort flush already delivered and
+   * removed is not counted twice, and no other segment is taken in its place.
+   */
+  async remove(segments: readonly Segment[]): Promise<void> {
+    for (const s of this.forget(segments)) await unlink(s.path).catch(() => undefined);
+  }
+
+  removeSync(segments: readonly Segment[]): void {
+    for (const s of this.forget(segments)) {
+      try {
+        unlinkSync(s.path);
+      } catch {
+        // already gone: nothing to deliver twice
+      }
+    }
+  }
+
+  private forget(segments: readonly Segment[]): Segment[] {
+    const gone: Segment[] = [];
+    for (const s of segments) {
+      const i = this.segments.indexOf(s);
+      if (i < 0) continue;
+      this.segments.splice(i, 1);
+      this.records -= s.records;
+      this.bytes -= s.bytes;
+      this.budget.used -= s.bytes;
+      gone.push(s);
+    }
+    return gone;
   }
 }

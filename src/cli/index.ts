@@ -66,7 +66,15 @@ export async function runCli(argv: string[]): Promise<number> {
       });
       process.once('uncaughtException', (err) => {
         log.error('uncaught exception: stopping', { error: err.stack ?? String(err) });
-        const hard = setTimeout(() => process.exit(70), Math.max(5, cfg.shutdown.graceSeconds + 5) * 1000);
+        // Should the orderly stop hang (the state is suspect after all), the queued records are written
+        // synchronously with their closing checkpoint before the process exits.
+        const hard = setTimeout(() => {
+          try {
+            gw.flushAuditSync();
+          } finally {
+            process.exit(70);
+          }
+        }, Math.max(5, cfg.shutdown.graceSeconds + 5) * 1000);
         hard.unref();
         void gw.stop('uncaught exception').finally(() => process.exit(70));
       });
