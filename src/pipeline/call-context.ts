@@ -4,7 +4,6 @@ import type { Subject } from '../identity/index.js';
 import type { RequestFacts } from '../policy/index.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
 import type { ClientUpstreams, Relay } from '../upstream/index.js';
-import type { TaskRunner } from './methods.js';
 
 /** What the pipeline knows of the client's session: enough to audit and decide, nothing of the transport. */
 export interface ClientRef {
@@ -52,4 +51,17 @@ export function newCallContext(fields: Omit<CallContext, 'decisionId' | 'started
 
 export function elapsedMs(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
+}
+
+/**
+ * MCP tasks (2025-11-25) for tools/call, provided by whoever keeps the client's tasks (its session). The pipeline
+ * only decides when a call becomes a task and what runs inside it: the same frame as an ordinary call.
+ */
+export interface TaskRunner {
+  /** True when this tools/call asks to run as a task (params.task). */
+  wants(params: Record<string, unknown>): boolean;
+  /** Starts `run` apart from this request and returns the CreateTaskResult. */
+  start(ctx: CallContext, params: Record<string, unknown>, run: (taskCtx: CallContext, call: Record<string, unknown>) => Promise<unknown>): unknown;
+  /** tasks/get, tasks/result, tasks/cancel, tasks/list on the caller's own tasks. */
+  request(ctx: CallContext, method: string, params: Record<string, unknown>): Promise<unknown>;
 }

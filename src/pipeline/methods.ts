@@ -7,24 +7,11 @@
  * themselves, so a second wire protocol is a second thin adapter over this same table.
  */
 import { MethodNotFoundError } from '../errors/index.js';
-import type { CallContext } from './call-context.js';
+import type { CallContext, TaskRunner } from './call-context.js';
 import type { CallTool } from './call-tool.js';
 import type { Frame } from './frame.js';
 import type { ListTools } from './list-tools.js';
 import type { RelayMethods } from './relay-methods.js';
-
-/**
- * MCP tasks (2025-11-25) for tools/call, provided by whoever keeps the client's tasks (its session). The pipeline
- * only decides when a call becomes a task and what runs inside it: the same frame as an ordinary call.
- */
-export interface TaskRunner {
-  /** True when this tools/call asks to run as a task (params.task). */
-  wants(params: Record<string, unknown>): boolean;
-  /** Starts `run` apart from this request and returns the CreateTaskResult. */
-  start(ctx: CallContext, params: Record<string, unknown>, run: (taskCtx: CallContext, call: Record<string, unknown>) => Promise<unknown>): unknown;
-  /** tasks/get, tasks/result, tasks/cancel, tasks/list on the caller's own tasks. */
-  request(ctx: CallContext, method: string, params: Record<string, unknown>): Promise<unknown>;
-}
 
 export interface MethodTableDeps {
   frame: Frame;
