@@ -123,7 +123,8 @@ describe('quotas (memory store)', () => {
     const sid = await rawSession(gw.url, tok.alice!);
     const first = await rawCall(gw.url, tok.alice!, sid, 'web__get_contact', { name: 'ann' });
     assert.ok(first.json.result, first.text);
-    contactBytes = Buffer.byteLength(first.text);
+    // What is counted is the result the client receives (its JSON), not the JSON-RPC envelope around it.
+    contactBytes = Buffer.byteLength(JSON.stringify(first.json.result));
     assert.ok(contactBytes > 100);
     const e = errorOf(await rawCall(gw.url, tok.alice!, sid, 'web__get_contact', { name: 'ben' }));
     assert.equal(e.code, -32050);
