@@ -24,6 +24,7 @@ import { createHttpApp, lastResort } from './transport/http-app.js';
 import { createListener } from './transport/tls.js';
 import { broadcast, broadcastAll, broadcastToolsChanged } from './transport/mcp-endpoint.js';
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
+import { supportedVersions } from './protocol/mcp.js';
 import { SessionStore } from './transport/sessions.js';
 import { Upstream } from './upstream/index.js';
 
@@ -153,7 +154,19 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     log,
     ensureVariants,
   });
-  const methods = createMethodTable({ frame, listTools, callTool, relay });
+  const methods = createMethodTable({
+    frame,
+    listTools,
+    callTool,
+    relay,
+    discover: (serverId) => {
+      const u = serverId === null ? undefined : catalog.servers.get(serverId)?.upstream;
+      const capabilities = u ? { ...u.capabilities, tools: { listChanged: true } } : aggregateCapabilities(upstreams);
+      const result: Record<string, unknown> = { supportedVersions: supportedVersions(), capabilities, serverInfo: u?.serverInfo ?? { name: 'portcullis', version: VERSION } };
+      if (u?.instructions) result.instructions = u.instructions;
+      return result;
+    },
+  });
 
   let draining = false;
   /** When an accept last failed for lack of file descriptors. */
@@ -209,6 +222,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,
       maxInitializeBytes: cfg.sessions.maxInitializeBytes,
+      listTtlMs: cfg.policy.listCacheSeconds * 1000,
       inflight,
       tracing,
     },
