@@ -24,7 +24,7 @@ import { RequestStream, sessionRelay } from './client-link.js';
 import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY } from './tasks.js';
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { isModernVersion, negotiateVersion } from '../protocol/mcp.js';
-import { createStatelessTransport } from './stateless.js';
+import { createStatelessTransport, unsupportedVersion } from './stateless.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 import { checkPostHeaders, checkProtocolVersion } from './guards.js';
@@ -85,6 +85,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     log,
     listTtlMs: deps.listTtlMs,
     inflight: deps.inflight,
+    mrtr: { maxPending: sessions.max, stateTtlMs: 10 * 60_000 },
   });
 
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
@@ -136,8 +137,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   async function post(req: Request, res: Response): Promise<void> {
     const serverId = routeServerId(req);
     if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
-    const modern = isModernVersion(req.headers['mcp-protocol-version']);
-    const bad = checkPostHeaders(req) ?? (modern ? null : checkProtocolVersion(req));
+    const bad = checkPostHeaders(req);
     if (bad) return refuse(res, bad.status, bad.message);
     const body: unknown = req.body;
     if (Array.isArray(body)) {
@@ -147,6 +147,12 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const kind = classify(body);
     if (kind === 'invalid') return refuse(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message');
     const msg = body as JsonRpcRequest;
+    // An unknown MCP-Protocol-Version: 400 with UnsupportedProtocolVersion (the versions served, the one asked),
+    // which both eras read as a refusal and a 2026-07-28 client uses to pick a version.
+    const v = req.headers['mcp-protocol-version'];
+    if (v !== undefined && !isModernVersion(v) && checkProtocolVersion(req)) {
+      return sendJson(res, 400, JSON.stringify({ jsonrpc: '2.0', id: kind === 'request' ? msg.id : null, error: unsupportedVersion(String(v)) }));
+    }
     const trace = kind === 'request' ? deps.tracing?.startRequest(msg, req.headers) : undefined;
     if (!trace) return dispatch(req, res, serverId, kind, msg, undefined);
     try {
