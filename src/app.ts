@@ -26,6 +26,7 @@ import { broadcast, broadcastAll, broadcastToolsChanged } from './transport/mcp-
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
 import { supportedVersions } from './protocol/mcp.js';
 import { SessionStore } from './transport/sessions.js';
+import { Listeners } from './transport/listeners.js';
 import { Upstream } from './upstream/index.js';
 
 export const VERSION = '0.1.0';
@@ -96,13 +97,25 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   const upstreamTls = upstreams.filter((u) => u.config.tls).map((u) => createUpstreamTls({ server: u.config, vault: pkiVault, log, apply: (t) => u.useTls(t) }));
   await Promise.all(upstreamTls.map((t) => t.start()));
   for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
+  // Change notifications reach both eras: 2025 sessions on their GET streams, 2026-07-28 clients on their
+  // subscriptions/listen streams.
+  const listeners = new Listeners();
   onBundleChange = () => {
-    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) broadcastAll(sessions, { method });
+    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) {
+      broadcastAll(sessions, { method });
+      listeners.publish(null, method);
+    }
   };
   for (const u of upstreams) {
     catalog.addServer(u);
-    u.on('tools', () => broadcastToolsChanged(sessions, u.id));
-    u.on('broadcast', (n: JsonRpcNotification) => broadcast(sessions, u.id, n));
+    u.on('tools', () => {
+      broadcastToolsChanged(sessions, u.id);
+      listeners.publish(u.id, 'notifications/tools/list_changed');
+    });
+    u.on('broadcast', (n: JsonRpcNotification) => {
+      broadcast(sessions, u.id, n);
+      listeners.publish(u.id, n.method);
+    });
   }
   // Upstreams connect concurrently; a slow or absent one does not hold up the others (readyz reports it).
   await Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]);
@@ -223,6 +236,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       draining: () => draining,
       maxInitializeBytes: cfg.sessions.maxInitializeBytes,
       listTtlMs: cfg.policy.listCacheSeconds * 1000,
+      listeners,
       inflight,
       tracing,
     },
@@ -260,6 +274,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (inflight.count > 0) log.warn('grace period over; cutting off in-flight calls', { inflight: inflight.count });
       sessions.stop();
+      listeners.closeAll();
       if (server.listening) {
         server.close();
         server.closeAllConnections();

@@ -25,6 +25,7 @@ import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY } from
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { isModernVersion, negotiateVersion } from '../protocol/mcp.js';
 import { createStatelessTransport, unsupportedVersion } from './stateless.js';
+import type { Listeners } from './listeners.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 import { checkPostHeaders, checkProtocolVersion } from './guards.js';
@@ -48,6 +49,8 @@ export interface McpEndpointDeps {
   challenge: (req: Request, res: Response, err: AuthenticationError) => void;
   serverExists: (id: string) => boolean;
   serverInfo: { name: string; version: string };
+  /** subscriptions/listen streams of 2026-07-28 clients (fed by the same changes as the session streams). */
+  listeners: Listeners;
   /** How long a filtered list may be cached by a 2026-07-28 client (policy.listCacheSeconds). */
   listTtlMs: number;
   /** sessions.maxInitializeBytes: the most a session keeps of its initialize params. */
@@ -86,6 +89,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     listTtlMs: deps.listTtlMs,
     inflight: deps.inflight,
     mrtr: { maxPending: sessions.max, stateTtlMs: 10 * 60_000 },
+    listeners: deps.listeners,
   });
 
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */

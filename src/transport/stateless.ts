@@ -20,6 +20,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
 import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { ExchangeStore, type Outcome } from './mrtr.js';
+import type { Listeners } from './listeners.js';
 import { RequestStream, sessionRelay } from './client-link.js';
 import { checkHeaderBinding } from './header-binding.js';
 import type { Session, SessionStore } from './sessions.js';
@@ -46,6 +47,8 @@ export interface StatelessDeps {
   /** Freshness the gateway can promise for a filtered list: its own policy list cache (policy.listCacheSeconds). */
   listTtlMs: number;
   inflight: { count: number };
+  /** subscriptions/listen streams. */
+  listeners: Listeners;
   /** Bounds of the calls held between MRTR rounds. */
   mrtr: { maxPending: number; stateTtlMs: number };
 }
@@ -98,6 +101,12 @@ export function createStatelessTransport(deps: StatelessDeps) {
 
     const meta = params._meta as Record<string, unknown>;
     const capabilities = meta[META_CLIENT_CAPABILITIES] as Record<string, unknown>;
+    if (msg.method === 'subscriptions/listen') {
+      const filter = isObject(params.notifications) ? (params.notifications as Record<string, unknown>) : {};
+      const exp = subject.claims.exp;
+      deps.listeners.open(res, msg.id, serverId, filter, typeof exp === 'number' ? Math.min(Math.max(0, exp * 1000 - Date.now()), 2_147_483_647) : undefined);
+      return;
+    }
     const stream = new RequestStream(res);
     const logs = meta[META_LOG_LEVEL] !== undefined;
     let outcome: Outcome;

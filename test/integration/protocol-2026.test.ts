@@ -9,7 +9,10 @@ import { auditLines, parseAuditLine } from '../helpers/audit.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { connectClient, raw, textOf } from '../helpers/mcp.js';
 import { tempDir } from '../helpers/paths.js';
-import { buildExampleBundle } from '../helpers/policies.js';
+import { buildAllowAllBundle, buildExampleBundle } from '../helpers/policies.js';
+import { replaceAtomically } from '../helpers/bundles.js';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { Scope } from '../helpers/scope.js';
 import { createIssuer } from '../helpers/tokens.js';
 import { directClient, httpServer, startHttpUpstream } from '../helpers/upstreams.js';
@@ -44,20 +47,25 @@ describe('MCP 2026-07-28 beside 2025 on one endpoint', () => {
   let token: string;
   let auditFile: string;
   let upstreamCalls: () => Promise<number>;
+  let bundlePath: string;
+  let dir: string;
 
   before(async () => {
-    const { dir, cleanup } = tempDir();
-    scope.defer(null, cleanup);
+    const t = tempDir();
+    dir = t.dir;
+    scope.defer(null, t.cleanup);
     const up = scope.defer(await startHttpUpstream(), (u) => u.stop());
     const direct = scope.defer(await directClient(up.url), (d) => d.close());
     upstreamCalls = direct.countCalls;
     const issuer = await createIssuer(dir);
     token = await issuer.mint({ sub: 'alice', roles: ['engineer'] });
     auditFile = join(dir, 'audit.jsonl');
+    bundlePath = join(dir, 'active.tar.gz');
+    replaceAtomically(bundlePath, readFileSync(buildExampleBundle(dir)));
     gw = scope.defer(
       await startGateway(dir, {
         auth: issuer.authConfig(),
-        policy: { bundle: buildExampleBundle(dir), listCacheSeconds: 30 },
+        policy: { bundle: bundlePath, listCacheSeconds: 30, pollIntervalMs: 200 },
         servers: [httpServer('web', up.url, { trust: 'trusted' })],
         audit: { file: auditFile },
       }),
@@ -147,5 +155,44 @@ describe('MCP 2026-07-28 beside 2025 on one endpoint', () => {
   it('authenticates every stateless request on its own (no token, no answer)', async () => {
     const r = await raw(gw.url, { method: 'POST', headers: { ...modernHeaders(token, 'tools/list'), authorization: '' }, body: modernBody(9, 'tools/list') });
     assert.equal(r.status, 401);
+  });
+
+  it('subscriptions/listen: acknowledged first, then only the changes asked for, each tagged with the subscription id', async () => {
+    const frames: Array<Record<string, any>> = [];
+    const req = httpRequest(gw.url, { method: 'POST', headers: modernHeaders(token, 'subscriptions/listen') });
+    const opened = new Promise<void>((resolve, reject) => {
+      req.on('response', (res) => {
+        assert.equal(res.headers['content-type'], 'text/event-stream');
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString('utf8');
+          for (let i = buf.indexOf('\n\n'); i !== -1; i = buf.indexOf('\n\n')) {
+            const data = buf.slice(0, i).split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('');
+            buf = buf.slice(i + 2);
+            if (data) frames.push(JSON.parse(data));
+          }
+          if (frames.length > 0) resolve();
+        });
+      });
+      req.on('error', reject);
+    });
+    req.end(modernBody(77, 'subscriptions/listen', { notifications: { toolsListChanged: true } }));
+    try {
+      await opened;
+      assert.equal(frames[0]!.method, 'notifications/subscriptions/acknowledged');
+      assert.equal(frames[0]!.params._meta['io.modelcontextprotocol/subscriptionId'], 77);
+      assert.deepEqual(frames[0]!.params.notifications, { toolsListChanged: true });
+      // A new bundle changes what everyone may see: tools changed, and prompts too, which this stream did not ask for.
+      replaceAtomically(bundlePath, readFileSync(buildAllowAllBundle(dir)));
+      const deadline = Date.now() + 10_000;
+      while (!frames.some((f) => f.method === 'notifications/tools/list_changed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const changed = frames.find((f) => f.method === 'notifications/tools/list_changed');
+      assert.ok(changed, JSON.stringify(frames));
+      assert.equal(changed.params._meta['io.modelcontextprotocol/subscriptionId'], 77);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(!frames.some((f) => f.method === 'notifications/prompts/list_changed'), 'no notification the filter did not ask for');
+    } finally {
+      req.destroy();
+    }
   });
 });
