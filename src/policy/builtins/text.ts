@@ -1,0 +1,88 @@
+/** String and regex builtins that OPA does not compile into WASM (v1/topdown/strings.go, regex.go). */
+import { BuiltinError } from './civil.js';
+import { int, str, strings, type Builtin } from './values.js';
+
+const MAX_CACHED = 100;
+const cache = new Map<string, RegExp>();
+
+/**
+ * A Go (RE2) pattern as a JavaScript RegExp. The common syntax is shared; these differences are translated: leading
+ * inline flags (?i)(?s)(?m), named groups (?P<name>), \A and \z. Anything JavaScript cannot compile is an error
+ * (undefined in the policy), never a different match.
+ */
+export function goRegExp(pattern: string): RegExp {
+  const hit = cache.get(pattern);
+  if (hit) return hit;
+  let src = pattern;
+  let flags = 'gu';
+  const lead = /^\(\?([ism]+)\)/.exec(src);
+  if (lead) {
+    flags += [...new Set(lead[1])].join('');
+    src = src.slice(lead[0].length);
+  }
+  src = src.replace(/\(\?P</g, '(?<').replace(/\\A/g, '(?<![\\s\\S])').replace(/\\z/g, '(?![\\s\\S])');
+  let re: RegExp;
+  try {
+    re = new RegExp(src, flags);
+  } catch {
+    throw new BuiltinError(`invalid regular expression: ${pattern}`);
+  }
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(pattern, re);
+  return re;
+}
+
+/** Go's Regexp.FindAllString(s, n): n < 0 means all; an empty match right after a previous match is skipped. */
+export function findAll(re: RegExp, s: string, n: number): string[] {
+  const out: string[] = [];
+  let pos = 0;
+  let prevEnd = -1;
+  while ((n < 0 || out.length < n) && pos <= s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m) break;
+    const start = m.index;
+    const end = start + m[0].length;
+    let accept = true;
+    if (end === pos) {
+      if (start === prevEnd) accept = false;
+      pos += pos < s.length && (s.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1;
+    } else {
+      pos = end;
+    }
+    prevEnd = end;
+    if (accept) out.push(m[0]);
+  }
+  return out;
+}
+
+export const textBuiltins: Record<string, Builtin> = {
+  'strings.any_prefix_match': (search, base) => {
+    const ss = strings(search, 1), bs = strings(base, 2);
+    return ss.some((s) => bs.some((b) => s.startsWith(b)));
+  },
+  'strings.any_suffix_match': (search, base) => {
+    const ss = strings(search, 1), bs = strings(base, 2);
+    return ss.some((s) => bs.some((b) => s.endsWith(b)));
+  },
+  'regex.find_n': (pattern, value, number) => {
+    const p = str(pattern), v = str(value, 2), n = int(number, 3);
+    return findAll(goRegExp(p), v, n);
+  },
+  'strings.count': (search, substring) => {
+    const s = str(search), sub = str(substring, 2);
+    // Go's strings.Count: non-overlapping; an empty substring counts the runes plus one.
+    if (sub === '') return [...s].length + 1;
+    return s.split(sub).length - 1;
+  },
+  'indexof_n': (string, search) => {
+    const base = [...str(string)], needle = [...str(search, 2)];
+    if (needle.length === 0) throw new BuiltinError('empty search character');
+    const out: number[] = [];
+    // Overlapping matches, at rune (code point) offsets.
+    for (let i = 0; i + needle.length <= base.length; i++) {
+      if (needle.every((c, j) => base[i + j] === c)) out.push(i);
+    }
+    return out;
+  },
+};
