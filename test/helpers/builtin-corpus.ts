@@ -19,14 +19,13 @@ export const CORPUS = join(ROOT, 'test', 'cases', 'builtins', 'corpus.yaml');
 export const CORPUS_INPUT = { request: { time: '2026-11-24T01:00:00.123Z' } };
 
 export interface BuiltinCase {
-  note: string;
+  /** What the case is about, when the expression alone does not say. */
+  note?: string;
   expr: string;
   /** JSON text of the result, or "undefined". */
   want?: string;
   /** "double": equal once both are read as JavaScript numbers (see the corpus header). */
   precision?: 'double';
-  /** Evaluated by the gateway only (time.now_ns: OPA's clock is the real one). */
-  gateway_only?: boolean;
 }
 
 export function loadCorpus(): BuiltinCase[] {

@@ -24,7 +24,7 @@ describe('builtin corpus: OPA CLI and the gateway WASM engine agree', () => {
   after(() => tmp.cleanup());
 
   cases.forEach((c, i) => {
-    it(c.note === c.expr ? c.expr : `${c.note}: ${c.expr}`, () => {
+    it(c.note ? `${c.note}: ${c.expr}` : c.expr, () => {
       assert.ok(typeof c.want === 'string', 'a case without want is a failure');
       const key = String(i);
       if (c.want === 'undefined') {

@@ -56,7 +56,38 @@ export function findAll(re: RegExp, s: string, n: number): string[] {
   return out;
 }
 
+/** Go's url.QueryEscape: every byte but the unreserved ones percent-encoded (upper-case hex), space as '+'. */
+function queryEscape(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    if (/[A-Za-z0-9\-_.~]/.test(c)) out += c;
+    else if (c === ' ') out += '+';
+    else out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
+/** Go's url.QueryUnescape: '+' is a space; a '%' must start two hex digits. */
+function queryUnescape(s: string): string {
+  if (/%(?![0-9A-Fa-f]{2})/.test(s)) throw new BuiltinError('invalid URL escape');
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '%') {
+      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (s[i] === '+') {
+      bytes.push(0x20);
+    } else {
+      bytes.push(...Buffer.from(s[i]!, 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
 export const textBuiltins: Record<string, Builtin> = {
+  'urlquery.encode': (x) => queryEscape(str(x)),
+  'urlquery.decode': (x) => queryUnescape(str(x)),
   'strings.any_prefix_match': (search, base) => {
     const ss = strings(search, 1), bs = strings(base, 2);
     return ss.some((s) => bs.some((b) => s.startsWith(b)));
