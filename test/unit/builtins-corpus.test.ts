@@ -46,6 +46,19 @@ describe('builtin corpus: OPA CLI and the gateway WASM engine agree', () => {
   });
 });
 
+describe('deliberate bounds (where the gateway does not follow OPA)', () => {
+  it('units.parse and units.parse_bytes refuse amounts past 1000 digits quickly instead of computing them', async () => {
+    const { unitsBuiltins } = await import('../../src/policy/builtins/units.js');
+    for (const s of ['1e999999', '1e-1001', `${'9'.repeat(1001)}k`]) {
+      const t = performance.now();
+      assert.throws(() => unitsBuiltins['units.parse']!(s), /too large/);
+      assert.throws(() => unitsBuiltins['units.parse_bytes']!(s), /too large/);
+      assert.ok(performance.now() - t < 50, `${s.slice(0, 12)}… took ${performance.now() - t} ms`);
+    }
+    assert.equal(unitsBuiltins['units.parse']!('1e1000'), 10n ** 1000n);
+  });
+});
+
 describe('time.now_ns in the gateway engine', () => {
   const tmp = tempDir('portcullis-now-');
   const engine = new PolicyEngine({ timeoutMs: 1000, maxMemoryPages: 256 });
