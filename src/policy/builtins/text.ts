@@ -56,6 +56,54 @@ export function findAll(re: RegExp, s: string, n: number): string[] {
   return out;
 }
 
+/** Go's Regexp.Expand: $1, ${1}, $name, ${name}, $$; an unknown group is empty, a malformed reference literal. */
+function expand(template: string, m: RegExpExecArray): string {
+  let out = '';
+  for (;;) {
+    const at = template.indexOf('$');
+    if (at < 0) return out + template;
+    out += template.slice(0, at);
+    template = template.slice(at + 1);
+    if (template[0] === '$') {
+      out += '$';
+      template = template.slice(1);
+      continue;
+    }
+    const ref = /^(?:\{([\p{L}\p{Nd}_]+)\}|([\p{L}\p{Nd}_]+))/u.exec(template);
+    if (!ref) {
+      out += '$';
+      continue;
+    }
+    template = template.slice(ref[0].length);
+    const name = ref[1] ?? ref[2]!;
+    // A reference is a group number only if it is all ASCII digits without a leading zero (and below 1e8), as in Go.
+    const num = /^(?:0|[1-9]\d{0,7})$/.test(name) ? Number(name) : -1;
+    out += (num >= 0 ? m[num] : m.groups?.[name]) ?? '';
+  }
+}
+
+/** Go's Regexp.ReplaceAllString, including its rule for empty matches right after a match. */
+function replaceAll(re: RegExp, src: string, template: string): string {
+  let out = '';
+  let lastEnd = 0;
+  let pos = 0;
+  while (pos <= src.length) {
+    re.lastIndex = pos;
+    const m = re.exec(src);
+    if (!m) break;
+    const start = m.index;
+    const end = start + m[0].length;
+    out += src.slice(lastEnd, start);
+    if (end > lastEnd || start === 0) out += expand(template, m);
+    lastEnd = end;
+    const width = pos < src.length && (src.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1;
+    if (pos + width > end) pos += width;
+    else if (pos + 1 > end) pos++;
+    else pos = end;
+  }
+  return out + src.slice(lastEnd);
+}
+
 /** Go's url.QueryEscape: every byte but the unreserved ones percent-encoded (upper-case hex), space as '+'. */
 function queryEscape(s: string): string {
   let out = '';
@@ -96,6 +144,7 @@ export const textBuiltins: Record<string, Builtin> = {
     const ss = strings(search, 1), bs = strings(base, 2);
     return ss.some((s) => bs.some((b) => s.endsWith(b)));
   },
+  'regex.replace': (s, pattern, value) => replaceAll(goRegExp(str(pattern, 2)), str(s), str(value, 3)),
   'regex.find_n': (pattern, value, number) => {
     const p = str(pattern), v = str(value, 2), n = int(number, 3);
     return findAll(goRegExp(p), v, n);
