@@ -19,8 +19,19 @@ import { toWasmResult, type Builtin } from './builtins/values.js';
 
 const pure: Record<string, Builtin> = { ...timeBuiltins, ...cryptoBuiltins, ...semverBuiltins, ...unitsBuiltins, ...textBuiltins };
 
-/** Every builtin the gateway provides on the host (besides opa-wasm's own: sprintf, regex.split, json/yaml helpers). */
+/** Every builtin the gateway provides on the host. */
 export const PROVIDED_BUILTINS: readonly string[] = Object.freeze(['time.now_ns', ...Object.keys(pure)].sort());
+
+/** The host builtins opa-wasm 1.10 implements itself (they take precedence over the gateway's). */
+export const OPA_WASM_BUILTINS: readonly string[] = Object.freeze(['json.is_valid', 'regex.split', 'sprintf', 'yaml.is_valid', 'yaml.marshal', 'yaml.unmarshal']);
+
+/**
+ * Whether a builtin that a bundle's policy.wasm imports (its builtins() export) can run here; one that cannot throws
+ * "not implemented" at evaluation time, and the decision denies.
+ */
+export function hostCanRun(name: string): boolean {
+  return OPA_WASM_BUILTINS.includes(name) || PROVIDED_BUILTINS.includes(name);
+}
 
 /**
  * The instant an evaluation runs at, frozen for the whole evaluation as OPA freezes time.now_ns per query:

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROVIDED_BUILTINS } from '../../src/policy/builtins.js';
+import { hostCanRun, PROVIDED_BUILTINS } from '../../src/policy/builtins.js';
 import { PolicyEngine } from '../../src/policy/index.js';
 import { asDoubles, canonical, evalWithGateway, evalWithOpa, loadCorpus, OPA } from '../helpers/builtin-corpus.js';
 import { tempDir } from '../helpers/paths.js';
@@ -38,6 +38,11 @@ describe('builtin corpus: OPA CLI and the gateway WASM engine agree', () => {
       if (c.precision === 'double') assert.equal(asDoubles(gateway[key]!), asDoubles(c.want), 'gateway (as doubles)');
       else assert.equal(canonical(gateway[key]!), canonical(c.want), 'gateway');
     });
+  });
+
+  it('hostCanRun: the provided builtins and opa-wasm\'s own, nothing else', () => {
+    assert.ok(['time.now_ns', 'io.jwt.decode', 'sprintf', 'yaml.unmarshal'].every(hostCanRun));
+    assert.ok(!['http.send', 'rand.intn', 'uuid.rfc4122', 'net.lookup_ip_addr', 'opa.runtime', 'toString'].some(hostCanRun));
   });
 
   it('covers every provided builtin (time.now_ns is tested below)', () => {
