@@ -10,11 +10,10 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { NS_PER_SEC } from './builtins/civil.js';
 import { cryptoBuiltins } from './builtins/crypto.js';
-import { disarmExactArguments, withExactArguments } from './builtins/exact-args.js';
 import { parseRFC3339 } from './builtins/go-layout.js';
 import { semverBuiltins } from './builtins/semver.js';
 import { textBuiltins } from './builtins/text.js';
-import { NS_ARGUMENT_BUILTINS, timeBuiltins } from './builtins/time.js';
+import { timeBuiltins } from './builtins/time.js';
 import { unitsBuiltins } from './builtins/units.js';
 import { toWasmResult, type Builtin } from './builtins/values.js';
 
@@ -68,7 +67,7 @@ function hostBuiltins(clock: Clock): Record<string, (...args: unknown[]) => unkn
   const out: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [name, fn] of Object.entries(pure)) out[name] = wrap(fn);
   out['time.now_ns'] = wrap(() => (clock.now ??= evaluationTimeNs(clock.input)));
-  return withExactArguments(out, NS_ARGUMENT_BUILTINS);
+  return out;
 }
 
 /**
@@ -86,8 +85,6 @@ export async function loadPolicyWithBuiltins(wasm: Parameters<typeof loadPolicy>
       return evaluate(input, entrypoint);
     } finally {
       clock.input = undefined;
-      // Normally already done by the builtin itself; this covers an argument read that threw.
-      disarmExactArguments();
     }
   };
   return policy;

@@ -24,6 +24,8 @@ export interface BuiltinCase {
   expr: string;
   /** JSON text of the result, or "undefined". */
   want?: string;
+  /** "double": equal once both are read as JavaScript numbers (see the corpus header). */
+  precision?: 'double';
 }
 
 export function loadCorpus(): BuiltinCase[] {
@@ -79,4 +81,9 @@ function canonicalNumber(t: string): string {
     exp++;
   }
   return `${m[1]}${digits}e${exp}`;
+}
+
+/** Numbers read as JavaScript doubles (for precision: double cases). */
+export function asDoubles(text: string): string {
+  return JSON.stringify(JSON.parse(text));
 }

