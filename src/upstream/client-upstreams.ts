@@ -3,12 +3,18 @@
  * parameters (so an upstream sees the client's real capabilities: sampling, elicitation, roots).
  */
 import { UpstreamUnavailableError } from '../errors/index.js';
+import { compileScrubber, type Scrubber } from '../redaction/index.js';
 import { HttpStatusError } from './http-transport.js';
 import type { McpSession, Relay, RequestOptions, UpstreamAnswer } from './mcp-session.js';
 import type { Upstream } from './upstream.js';
 
+/** How many distinct credentials per server are remembered for scrubbing (rotation adds one each time). */
+const REMEMBERED_SECRETS = 32;
+
 export class ClientUpstreams {
   private readonly sessions = new Map<string, Promise<McpSession>>();
+  /** Credentials sent to each server on this client's session, so what it sends later outside a call is scrubbed too. */
+  private readonly sent = new Map<string, { secrets: string[]; scrubber: Scrubber | null }>();
   private closed = false;
   private listening = false;
 
@@ -26,7 +32,7 @@ export class ClientUpstreams {
     if (!s) {
       const upstream = this.lookup(serverId);
       if (!upstream) return Promise.reject(new UpstreamUnavailableError(serverId, 'no such server'));
-      s = upstream.openClientSession(this.initParams, this.relay).then((session) => {
+      s = upstream.openClientSession(this.initParams, this.relayFrom(serverId)).then((session) => {
         if (this.listening) session.listen();
         return session;
       });
@@ -40,8 +46,34 @@ export class ClientUpstreams {
     });
   }
 
+  /**
+   * The client's own stream for one server's messages outside any call: an HTTP upstream given a credential in an
+   * earlier call could echo it in a later log message, so what this client's session sent it is scrubbed here.
+   */
+  private relayFrom(serverId: string): Relay {
+    const scrub = <T>(v: T): T => {
+      const sc = this.sent.get(serverId)?.scrubber;
+      return sc ? sc.value(v).value : v;
+    };
+    return {
+      notify: (n) => this.relay.notify(scrub(n)),
+      request: (method, params) => this.relay.request(method, scrub(params)),
+    };
+  }
+
+  private remember(serverId: string, secrets: readonly string[]): void {
+    let e = this.sent.get(serverId);
+    if (!e) this.sent.set(serverId, (e = { secrets: [], scrubber: null }));
+    const fresh = secrets.filter((s) => !e.secrets.includes(s));
+    if (fresh.length === 0) return;
+    e.secrets.push(...fresh);
+    if (e.secrets.length > REMEMBERED_SECRETS) e.secrets.splice(0, e.secrets.length - REMEMBERED_SECRETS);
+    e.scrubber = compileScrubber(e.secrets);
+  }
+
   /** Sends a request; an upstream that forgot the session (HTTP 404) gets one fresh session and one retry. */
   async request(serverId: string, method: string, params: Record<string, unknown> | undefined, opts: RequestOptions = {}): Promise<UpstreamAnswer> {
+    if (opts.secrets && opts.secrets.length > 0) this.remember(serverId, opts.secrets);
     const session = await this.session(serverId);
     try {
       return await session.request(method, params, opts);

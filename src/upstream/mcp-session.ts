@@ -20,6 +20,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** Credentials this request carries (in headers): what the upstream might echo later, to be scrubbed. */
+  secrets?: readonly string[];
   /** Receives messages related to this request (progress with the caller's own token restored, sampling, logs). */
   relay?: Relay;
   /** W3C trace context for the upstream: put in params._meta (MCP semconv) and, over HTTP, in the headers. */

@@ -1,0 +1,118 @@
+// Hostile upstreams, seen from the client: nothing of an injected credential comes back through any channel, a
+// stuck or huge answer costs the gateway a bounded amount and only that call, redirects are refused, and on a
+// shared STDIO upstream a server-initiated request reaches only a client that caused it and declared it can answer.
+// Real gateway, real OpenBao dev server (KV v2), real fixture upstreams, real SDK clients.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { connectClient, mcpError, rawSession, rpc, PROTOCOL_VERSION } from '../helpers/mcp.js';
+import { FIXTURES, ROOT, tempDir } from '../helpers/paths.js';
+import { buildAllowAllBundle } from '../helpers/policies.js';
+import { freePort } from '../helpers/postgres.js';
+import { spawnManaged, stopManaged, waitFor, waitForStdout, type Managed } from '../helpers/process.js';
+import { Scope } from '../helpers/scope.js';
+
+const HOSTILE = join(FIXTURES, 'hostile-upstream.mjs');
+const BAO = join(ROOT, '.tools', 'bin', 'bao');
+const SECRET = 'hostile-Kv-S3cret-9XYZ';
+const FORMS = [SECRET, Buffer.from(SECRET).toString('base64'), Buffer.from(SECRET).toString('hex'), Buffer.from(SECRET).toString('hex').toUpperCase()];
+
+async function startHostile(): Promise<{ url: string; base: string; proc: Managed; stats(): Promise<{ open: number; maxOpen: number; calls: number }> }> {
+  const proc = spawnManaged(process.execPath, [HOSTILE, '--port', '0'], { cwd: ROOT });
+  const m = await waitForStdout(proc, /^READY (\d+)$/m, 15_000);
+  const base = `http://127.0.0.1:${m[1]}`;
+  return { url: `${base}/mcp`, base, proc, stats: async () => (await fetch(`${base}/stats`)).json() as never };
+}
+
+/** A development OpenBao (in memory, KV v2 at secret/) with one secret for the gateway to inject. */
+async function startBao(): Promise<{ addr: string; token: string; proc: Managed }> {
+  const port = await freePort();
+  const token = `root-${Math.random().toString(36).slice(2)}`;
+  const proc = spawnManaged(BAO, ['server', '-dev', `-dev-root-token-id=${token}`, `-dev-listen-address=127.0.0.1:${port}`], { cwd: ROOT });
+  const addr = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${addr}/v1/sys/health`).catch(() => null))?.ok || null, 'openbao health', 20_000, 100);
+  const w = await fetch(`${addr}/v1/secret/data/hostile`, { method: 'POST', headers: { 'X-Vault-Token': token }, body: JSON.stringify({ data: { token: SECRET } }) });
+  assert.equal(w.status, 200, await w.text());
+  return { addr, token, proc };
+}
+
+function noSecretIn(what: string, text: string): void {
+  for (const f of FORMS) assert.ok(!text.includes(f), `${what} carries the credential (${f.slice(0, 12)}…): ${text.slice(0, 400)}`);
+}
+
+describe('hostile HTTP upstreams', () => {
+  const scope = new Scope();
+  let gw: RunningGateway;
+  let hostile: Awaited<ReturnType<typeof startHostile>>;
+  let auditFile: string;
+  let client: Client;
+  const seen: string[] = [];
+
+  before(async () => {
+    const { dir, cleanup } = tempDir('portcullis-it-hostile-');
+    scope.defer(null, cleanup);
+    auditFile = join(dir, 'audit.jsonl');
+    const bao = scope.defer(await startBao(), (b) => stopManaged(b.proc));
+    hostile = scope.defer(await startHostile(), (h) => stopManaged(h.proc));
+    process.env.H1_TEST_VAULT_TOKEN = bao.token;
+    gw = scope.defer(
+      await startGateway(dir, {
+        auth: { mode: 'none' },
+        log: { level: 'debug' },
+        policy: { bundle: buildAllowAllBundle(dir) },
+        audit: { file: auditFile },
+        vault: { address: bao.addr, auth: { method: 'token', tokenEnv: 'H1_TEST_VAULT_TOKEN' } },
+        credentials: { key: { source: 'kv-v2', path: 'secret/data/hostile', headers: { Authorization: 'Bearer {{ .token }}' } } },
+        servers: [{ id: 'evil', url: hostile.url, labels: {}, credentials: { default: 'key' } }],
+      }),
+      (g) => g.stop(),
+    );
+    client = new Client({ name: 'it-hostile', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      seen.push(JSON.stringify(req.params));
+      return { action: 'decline' };
+    });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.push(JSON.stringify(n.params)));
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url)));
+    scope.defer(client, (c) => c.close());
+  });
+  after(() => scope.close());
+
+  it('an injected credential echoed in a JSON-RPC error (message, data, keys) is scrubbed', async () => {
+    const err = await mcpError(() => client.callTool({ name: 'evil__leak_error', arguments: {} }));
+    const text = JSON.stringify({ message: err.message, data: err.data });
+    noSecretIn('the error', text);
+    assert.match(err.message, /refused the header Bearer \[redacted:credential\]/);
+  });
+
+  it('an injected credential quoted from an HTTP error body is scrubbed', async () => {
+    const err = await mcpError(() => client.callTool({ name: 'evil__leak_http_error', arguments: {} }));
+    noSecretIn('the error', JSON.stringify({ message: err.message, data: err.data }));
+    assert.equal(err.code, -32030);
+    assert.match(err.message, /HTTP 500: internal error handling Bearer \[redacted:credential\]/);
+  });
+
+  it('log messages, progress and a relayed elicitation during the call are scrubbed, and the result in keys and hex', async () => {
+    const progress: string[] = [];
+    const r = await client.callTool({ name: 'evil__leak_stream', arguments: {} }, undefined, { onprogress: (p) => void progress.push(JSON.stringify(p)) });
+    await waitFor(() => seen.length >= 2 || null, 'log message and elicitation reach the client');
+    assert.equal(progress.length, 1);
+    noSecretIn('the result', JSON.stringify(r));
+    noSecretIn('progress', progress.join('\n'));
+    noSecretIn('a relayed message', seen.join('\n'));
+    assert.ok(seen.some((s) => s.includes('confirm Bearer [redacted:credential]')), seen.join('\n'));
+    assert.ok(seen.some((s) => s.includes('log Bearer [redacted:credential]')), seen.join('\n'));
+    assert.deepEqual(Object.keys(r.structuredContent as object), ['Bearer [redacted:credential]', 'HEX']);
+  });
+
+  it('nothing of the credential is in the gateway log (debug) or the audit trail', async () => {
+    await waitFor(() => (existsSync(auditFile) && readFileSync(auditFile, 'utf8').includes('leak_stream')) || null, 'audit records');
+    noSecretIn('the gateway log', gw.process.stderr());
+    noSecretIn('the audit trail', readFileSync(auditFile, 'utf8'));
+  });
+});
