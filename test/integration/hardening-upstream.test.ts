@@ -18,6 +18,7 @@ import { spawnManaged, stopManaged, waitFor, waitForStdout, type Managed } from 
 import { Scope } from '../helpers/scope.js';
 
 const HOSTILE = join(FIXTURES, 'hostile-upstream.mjs');
+const SHARED_STDIO = join(FIXTURES, 'shared-stdio.mjs');
 const BAO = join(ROOT, '.tools', 'bin', 'bao');
 const SECRET = 'hostile-Kv-S3cret-9XYZ';
 const FORMS = [SECRET, Buffer.from(SECRET).toString('base64'), Buffer.from(SECRET).toString('hex'), Buffer.from(SECRET).toString('hex').toUpperCase()];
@@ -67,8 +68,14 @@ describe('hostile HTTP upstreams', () => {
         policy: { bundle: buildAllowAllBundle(dir) },
         audit: { file: auditFile },
         vault: { address: bao.addr, auth: { method: 'token', tokenEnv: 'H1_TEST_VAULT_TOKEN' } },
-        credentials: { key: { source: 'kv-v2', path: 'secret/data/hostile', headers: { Authorization: 'Bearer {{ .token }}' } } },
-        servers: [{ id: 'evil', url: hostile.url, labels: {}, credentials: { default: 'key' } }],
+        credentials: {
+          key: { source: 'kv-v2', path: 'secret/data/hostile', headers: { Authorization: 'Bearer {{ .token }}' } },
+          envkey: { source: 'kv-v2', path: 'secret/data/hostile', env: { API_TOKEN: '{{ .token }}' } },
+        },
+        servers: [
+          { id: 'evil', url: hostile.url, labels: {}, credentials: { default: 'key' } },
+          { id: 'local', command: process.execPath, args: [SHARED_STDIO], labels: {}, credentials: { default: 'envkey' } },
+        ],
       }),
       (g) => g.stop(),
     );
@@ -108,6 +115,19 @@ describe('hostile HTTP upstreams', () => {
     assert.ok(seen.some((s) => s.includes('confirm Bearer [redacted:credential]')), seen.join('\n'));
     assert.ok(seen.some((s) => s.includes('log Bearer [redacted:credential]')), seen.join('\n'));
     assert.deepEqual(Object.keys(r.structuredContent as object), ['Bearer [redacted:credential]', 'HEX']);
+  });
+
+  it("a STDIO child's stderr is logged (debug) without the credential in its environment, even split across writes", async () => {
+    await client.callTool({ name: 'local__print_token', arguments: {} });
+    const stderrLines = () =>
+      gw.process
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('stdio upstream stderr'));
+    await waitFor(() => stderrLines().some((l) => l.includes('token again')) || null, 'the stderr line in the log');
+    noSecretIn('the logged stderr', stderrLines().join('\n'));
+    assert.ok(stderrLines().some((l) => l.includes('API_TOKEN=[redacted:credential]')), stderrLines().join('\n'));
+    assert.ok(stderrLines().some((l) => l.includes('token again [redacted:credential] done')), stderrLines().join('\n'));
   });
 
   it('nothing of the credential is in the gateway log (debug) or the audit trail', async () => {
