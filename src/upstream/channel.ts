@@ -1,4 +1,5 @@
 /** A Channel carries JSON-RPC messages to one upstream session and hands back whatever it sends: HTTP or STDIO. */
+import type { ChildProcess } from 'node:child_process';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonRpcMessage } from '../protocol/json-rpc.js';
@@ -124,10 +125,11 @@ export class StdioChannel implements Channel {
     let closed = false;
     t.onmessage = (m: JSONRPCMessage) => deliver(m as JsonRpcMessage, undefined);
     t.onerror = (err: Error) => this.log.warn('stdio upstream error', { server: this.cfg.id, error: this.clean(err.message).slice(0, 2000) });
+    let overflow: string | undefined;
     t.onclose = () => {
       if (closed) return;
       closed = true;
-      onClose(this.closing ? 'closed' : 'process exited');
+      onClose(overflow ?? (this.closing ? 'closed' : 'process exited'));
     };
     // Whole lines, so a secret split across two writes is still found; scrubbed, since a child may print its env.
     let partial = '';
@@ -151,6 +153,31 @@ export class StdioChannel implements Channel {
       partial = '';
     });
     await t.start();
+    this.boundMessages(t, (reason) => (overflow = reason));
+  }
+
+  /**
+   * The SDK buffers stdout until a newline with no limit, so a child writing one endless line would grow the
+   * gateway without bound. Counting bytes since the last newline here, a message past maxResponseBytes stops
+   * the reading and the child (the supervisor restarts it); the calls waiting on it fail naming the limit.
+   * The SDK keeps its child process private; reading it is the price of not re-implementing its spawn and its
+   * shutdown sequence.
+   */
+  private boundMessages(t: StdioClientTransport, setReason: (r: string) => void): void {
+    const limit = this.cfg.maxResponseBytes ?? 16 * 1024 * 1024;
+    const stdout = (t as unknown as { _process?: ChildProcess })._process?.stdout;
+    if (!stdout) return;
+    let since = 0;
+    stdout.on('data', (chunk: Buffer) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      since = nl === -1 ? since + chunk.length : chunk.length - nl - 1;
+      if (since <= limit) return;
+      const reason = `sent a message larger than ${limit} bytes (maxResponseBytes); process stopped`;
+      setReason(reason);
+      this.log.warn('stdio upstream message too large', { server: this.cfg.id, limit });
+      stdout.destroy();
+      void t.close().catch(() => undefined);
+    });
   }
 
   async send(message: JsonRpcMessage): Promise<void> {

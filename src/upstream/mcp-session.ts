@@ -107,6 +107,9 @@ export class McpSession {
       headers = { ...headers, ...opts.trace };
     }
     const message: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: outParams };
+    // The request's own abort: a call we stop waiting for (timeout, client cancel or gone, session closed) also
+    // stops its HTTP request, so a stream the upstream never ends does not hold a pooled connection forever.
+    const outbound = new AbortController();
     return new Promise<UpstreamAnswer>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(entry.timer);
@@ -121,6 +124,7 @@ export class McpSession {
         },
         reject: (e) => {
           cleanup();
+          outbound.abort();
           reject(e);
         },
         timer: setTimeout(() => {
@@ -138,7 +142,7 @@ export class McpSession {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, entry);
       if (progressKey) this.progress.set(progressKey, entry);
-      this.channel.send(message, { headers, requestId: id }).catch((err: unknown) => {
+      this.channel.send(message, { headers, requestId: id, signal: outbound.signal }).catch((err: unknown) => {
         if (!this.pending.has(id)) return;
         if (err instanceof HttpStatusError && err.status === 404) return entry.reject(err); // caller re-initializes
         entry.reject(new UpstreamUnavailableError(this.serverId, (err as Error).message, err));
@@ -174,7 +178,10 @@ export class McpSession {
   }
 
   private onMessage(m: JsonRpcMessage, related: number | undefined): void {
+    // One upstream's malformed message stays its own problem: it is dropped, never thrown into a handler.
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return;
     if ('method' in m) {
+      if (typeof m.method !== 'string') return;
       if ('id' in m) return this.onServerRequest(m as JsonRpcRequest, related);
       const n = m as JsonRpcNotification;
       if (n.method === 'notifications/progress') {
@@ -188,7 +195,7 @@ export class McpSession {
     }
     const r = m as JsonRpcResponse;
     if (typeof r.id !== 'number') return;
-    this.pending.get(r.id)?.resolve(r.error ? { ok: false, error: r.error } : { ok: true, result: r.result });
+    this.pending.get(r.id)?.resolve(r.error !== undefined && r.error !== null ? { ok: false, error: wellFormedError(r.error) } : { ok: true, result: r.result });
   }
 
   private onServerRequest(req: JsonRpcRequest, related: number | undefined): void {
@@ -223,4 +230,16 @@ export class McpSession {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** An upstream's error as the client will see it: a malformed one becomes a plain internal error. */
+function wellFormedError(e: unknown): JsonRpcErrorBody {
+  if (e === null || typeof e !== 'object') return { code: -32603, message: 'upstream sent a malformed error' };
+  const o = e as { code?: unknown; message?: unknown; data?: unknown };
+  const out: JsonRpcErrorBody = {
+    code: typeof o.code === 'number' && Number.isInteger(o.code) ? o.code : -32603,
+    message: typeof o.message === 'string' ? o.message : 'upstream sent a malformed error',
+  };
+  if (o.data !== undefined) out.data = o.data;
+  return out;
 }

@@ -59,7 +59,12 @@ export class Upstream extends EventEmitter {
     super();
     this.id = config.id;
     this.kind = config.url ? 'http' : 'stdio';
-    if (config.url) this.pool = new HttpPool(new URL(config.url), config.headers ?? {});
+    if (config.url) {
+      this.pool = new HttpPool(new URL(config.url), config.headers ?? {}, {
+        connections: config.maxConnections ?? 128,
+        maxResponseBytes: config.maxResponseBytes ?? 16 * 1024 * 1024,
+      });
+    }
     this.restartDelay = config.restart.initialDelayMs;
   }
 

@@ -136,3 +136,146 @@ describe('hostile HTTP upstreams', () => {
     noSecretIn('the audit trail', readFileSync(auditFile, 'utf8'));
   });
 });
+
+describe('stuck, huge and redirecting upstream answers', () => {
+  const scope = new Scope();
+  let gw: RunningGateway;
+  let quick: Awaited<ReturnType<typeof startHostile>>;
+  let patient: Awaited<ReturnType<typeof startHostile>>;
+  let client: Client;
+
+  before(async () => {
+    const { dir, cleanup } = tempDir('portcullis-it-stuck-');
+    scope.defer(null, cleanup);
+    quick = scope.defer(await startHostile(), (h) => stopManaged(h.proc));
+    patient = scope.defer(await startHostile(), (h) => stopManaged(h.proc));
+    gw = scope.defer(
+      await startGateway(dir, {
+        auth: { mode: 'none' },
+        policy: { bundle: buildAllowAllBundle(dir) },
+        servers: [
+          { id: 'quick', url: quick.url, labels: {}, timeoutMs: 500 },
+          { id: 'patient', url: patient.url, labels: {}, timeoutMs: 60_000 },
+          { id: 'local', command: process.execPath, args: [SHARED_STDIO], labels: {} },
+        ],
+      }),
+      (g) => g.stop(),
+    );
+    client = scope.defer(await connectClient(gw.url, null), (c) => c.close());
+  });
+  after(() => scope.close());
+
+  it('a 307 redirect is refused at once, not followed and not waited on until the timeout', async () => {
+    for (const empty of [false, true]) {
+      const t0 = Date.now();
+      const err = await mcpError(() => client.callTool({ name: 'patient__redirect', arguments: { empty } }));
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+      assert.equal(err.code, -32030);
+      assert.match(err.message, /Upstream 'patient' unavailable: answered HTTP 307 redirect; redirects are not followed/);
+    }
+  });
+
+  it('a body that is not JSON is a clear upstream error, and the upstream still serves the next call', async () => {
+    const err = await mcpError(() => client.callTool({ name: 'patient__garbage', arguments: {} }));
+    assert.equal(err.code, -32030);
+    assert.match(err.message, /Upstream 'patient' unavailable: answered HTTP 200 with a body that is not JSON/);
+    const r = await client.callTool({ name: 'patient__echo', arguments: { text: 'still here' } });
+    assert.deepEqual(r.content, [{ type: 'text', text: 'still here' }]);
+  });
+
+  it('timed-out calls on a stream that never ends free their connections: 130 of them, then the upstream still answers', async () => {
+    const sid = await rawSession(gw.url, null);
+    const t0 = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 130 }, (_, i) =>
+        rpc(gw.url, null, sid, { jsonrpc: '2.0', id: 1000 + i, method: 'tools/call', params: { name: 'quick__endless', arguments: {} } }, { 'mcp-protocol-version': PROTOCOL_VERSION }),
+      ),
+    );
+    const stuckMs = Date.now() - t0;
+    assert.ok(answers.every((a) => a.json?.error?.code === -32031), JSON.stringify(answers.find((a) => a.json?.error?.code !== -32031)?.json));
+    await waitFor(async () => ((await quick.stats()).open === 0 ? true : null), 'every endless stream closed by the gateway', 5000, 50);
+    const t1 = Date.now();
+    const r = await client.callTool({ name: 'quick__echo', arguments: { text: 'after the flood' } });
+    assert.deepEqual(r.content, [{ type: 'text', text: 'after the flood' }]);
+    console.log(`# 130 stuck calls answered in ${stuckMs} ms; max open upstream streams ${(await quick.stats()).maxOpen}; next call ${Date.now() - t1} ms`);
+  });
+
+  it('a call the client cancels, or abandons by disconnecting, frees its upstream connection at once', async () => {
+    const ac = new AbortController();
+    const call = client.callTool({ name: 'patient__endless', arguments: {} }, undefined, { signal: ac.signal }).catch((e: unknown) => e);
+    await waitFor(async () => ((await patient.stats()).open === 1 ? true : null), 'the endless stream open', 5000, 20);
+    ac.abort();
+    await call;
+    await waitFor(async () => ((await patient.stats()).open === 0 ? true : null), 'the stream closed after cancel', 3000, 20);
+
+    const sid = await rawSession(gw.url, null);
+    const { request } = await import('node:http');
+    const u = new URL(gw.url);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': PROTOCOL_VERSION } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'patient__endless', arguments: {} } }));
+    await waitFor(async () => ((await patient.stats()).open === 1 ? true : null), 'the endless stream open again', 5000, 20);
+    req.destroy();
+    await waitFor(async () => ((await patient.stats()).open === 0 ? true : null), 'the stream closed after the client left', 3000, 20);
+  });
+
+  it('an answer over the default 16 MiB limit is dropped while reading, as JSON and as SSE, naming upstream and limit', async () => {
+    for (const sse of [false, true]) {
+      const err = await mcpError(() => client.callTool({ name: 'patient__big', arguments: { mb: 40, sse } }));
+      assert.equal(err.code, -32030);
+      assert.match(err.message, /Upstream 'patient' unavailable: answer larger than 16777216 bytes \(maxResponseBytes\)/);
+    }
+    const r = await client.callTool({ name: 'patient__big', arguments: { mb: 1 } });
+    assert.equal(((r.content as Array<{ text: string }>)[0]!.text).length, 1024 * 1024);
+    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gw.process.pid}/status`, 'utf8'))?.[1]) / 1024;
+    console.log(`# gateway peak RSS after 40 MiB answers: ${hwm.toFixed(0)} MiB`);
+  });
+
+  it('a STDIO child writing one endless line is stopped at the limit and restarted; the call fails naming it', async () => {
+    const err = await mcpError(() => client.callTool({ name: 'local__huge_line', arguments: { mb: 40 } }));
+    assert.equal(err.code, -32030);
+    assert.match(err.message, /Upstream 'local' unavailable: sent a message larger than 16777216 bytes \(maxResponseBytes\)/);
+    const r = await waitFor(
+      () => client.callTool({ name: 'local__slow', arguments: { ms: 1 } }).catch(() => null),
+      'the restarted child answers',
+      10_000,
+      200,
+    );
+    assert.deepEqual(r.content, [{ type: 'text', text: 'slept' }]);
+  });
+});
+
+describe('per-server connection and size bounds', () => {
+  const scope = new Scope();
+  let up: Awaited<ReturnType<typeof startHostile>>;
+  let client: Client;
+
+  before(async () => {
+    const { dir, cleanup } = tempDir('portcullis-it-bounds-');
+    scope.defer(null, cleanup);
+    up = scope.defer(await startHostile(), (h) => stopManaged(h.proc));
+    const gw = scope.defer(
+      await startGateway(dir, {
+        auth: { mode: 'none' },
+        policy: { bundle: buildAllowAllBundle(dir) },
+        servers: [{ id: 'tight', url: up.url, labels: {}, timeoutMs: 1500, maxConnections: 2, maxResponseBytes: 1024 * 1024 }],
+      }),
+      (g) => g.stop(),
+    );
+    client = scope.defer(await connectClient(gw.url, null), (c) => c.close());
+  });
+  after(() => scope.close());
+
+  it('servers[].maxConnections bounds the connections to the upstream', async () => {
+    const calls = Array.from({ length: 5 }, () => client.callTool({ name: 'tight__endless', arguments: {} }).catch((e: unknown) => e));
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal((await up.stats()).open, 2);
+    await Promise.all(calls);
+    assert.equal((await up.stats()).maxOpen, 2);
+  });
+
+  it('servers[].maxResponseBytes sets the limit', async () => {
+    const err = await mcpError(() => client.callTool({ name: 'tight__big', arguments: { mb: 2 } }));
+    assert.match(err.message, /Upstream 'tight' unavailable: answer larger than 1048576 bytes \(maxResponseBytes\)/);
+  });
+});
