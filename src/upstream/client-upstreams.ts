@@ -8,6 +8,18 @@ import { HttpStatusError } from './http-transport.js';
 import type { McpSession, Relay, RequestOptions, UpstreamAnswer } from './mcp-session.js';
 import type { Upstream } from './upstream.js';
 
+/** The client capability each server-to-client request needs (MCP lifecycle: a server sends these only to a client
+ *  that declared them). A method not listed is not relayed. */
+const CAPABILITY_FOR: Record<string, string> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+  'tasks/get': 'tasks',
+  'tasks/result': 'tasks',
+  'tasks/list': 'tasks',
+  'tasks/cancel': 'tasks',
+};
+
 /** How many distinct credentials per server are remembered for scrubbing (rotation adds one each time). */
 const REMEMBERED_SECRETS = 32;
 
@@ -17,13 +29,39 @@ export class ClientUpstreams {
   private readonly sent = new Map<string, { secrets: string[]; scrubber: Scrubber | null }>();
   private closed = false;
   private listening = false;
+  private readonly relay: Relay;
 
   constructor(
     private readonly initParams: Record<string, unknown>,
     private readonly lookup: (serverId: string) => Upstream | undefined,
     /** Where messages that relate to no request go: the client session's own stream. */
-    private readonly relay: Relay,
-  ) {}
+    relay: Relay,
+  ) {
+    this.relay = this.guard(relay);
+  }
+
+  /**
+   * A relay that asks this client only what it said it can answer: a server-initiated request needing a
+   * capability the client did not declare in its initialize is refused to the upstream, not put to the client
+   * (which might act on it, e.g. show an elicitation it never agreed to receive).
+   */
+  private guard(relay: Relay): Relay {
+    const caps = (this.initParams.capabilities ?? {}) as Record<string, unknown>;
+    return {
+      notify: (n) => relay.notify(n),
+      request: async (method, params) => {
+        const cap = CAPABILITY_FOR[method];
+        if (cap === undefined) return { ok: false, error: { code: -32601, message: `Method not found: ${method} is not relayed to clients` } };
+        const declared = caps[cap];
+        const urlMode = method === 'elicitation/create' && params?.mode === 'url';
+        if (declared === undefined || declared === null || (urlMode && (declared as Record<string, unknown>).url === undefined)) {
+          const what = urlMode ? 'elicitation.url' : cap;
+          return { ok: false, error: { code: -32601, message: `the client did not declare the ${what} capability; ${method} refused` } };
+        }
+        return relay.request(method, params);
+      },
+    };
+  }
 
   /** The session with a server, opening it if needed. */
   session(serverId: string): Promise<McpSession> {
@@ -74,6 +112,7 @@ export class ClientUpstreams {
   /** Sends a request; an upstream that forgot the session (HTTP 404) gets one fresh session and one retry. */
   async request(serverId: string, method: string, params: Record<string, unknown> | undefined, opts: RequestOptions = {}): Promise<UpstreamAnswer> {
     if (opts.secrets && opts.secrets.length > 0) this.remember(serverId, opts.secrets);
+    opts = { ...opts, owner: this, relay: opts.relay && this.guard(opts.relay) };
     const session = await this.session(serverId);
     try {
       return await session.request(method, params, opts);

@@ -24,6 +24,8 @@ export interface RequestOptions {
   secrets?: readonly string[];
   /** Receives messages related to this request (progress with the caller's own token restored, sampling, logs). */
   relay?: Relay;
+  /** Who is asking (one client session): a shared session hands an unattributed message only to a sole asker. */
+  owner?: object;
   /** W3C trace context for the upstream: put in params._meta (MCP semconv) and, over HTTP, in the headers. */
   trace?: { traceparent: string; tracestate?: string };
 }
@@ -33,8 +35,24 @@ interface Pending {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   relay?: Relay;
+  owner?: object;
   clientProgressToken?: string | number;
 }
+
+/** A request we stopped waiting for (timeout, cancel) that the upstream may still be working on. */
+interface Abandoned {
+  owner: object;
+  until: number;
+}
+
+/** Abandoned requests remembered at most, oldest forgotten first. */
+const ABANDONED_MAX = 1024;
+/**
+ * How long an abandoned request keeps a shared session's unattributed messages from a sole waiting client (at
+ * most its own timeout). A well-behaved server stops on cancellation; one that goes on and asks late is refused
+ * in this window, and an upstream cannot be made to give up sampling for everyone for long by one cancel.
+ */
+const ABANDONED_HORIZON_MS = 30_000;
 
 export interface SessionHooks {
   /** Upstream messages that relate to no request we can name. */
@@ -46,6 +64,11 @@ export class McpSession {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly progress = new Map<string, Pending>();
+  /**
+   * On a shared session, requests whose caller stopped waiting while the upstream may go on: until their timeout
+   * has passed again, a message that names no request could still be theirs, so it is not given to someone else.
+   */
+  private readonly abandoned = new Map<number, Abandoned>();
   private closed = false;
   initializeResult: Record<string, unknown> = {};
 
@@ -129,13 +152,16 @@ export class McpSession {
         },
         timer: setTimeout(() => {
           entry.reject(new UpstreamTimeoutError(this.serverId, timeoutMs));
+          this.abandon(id, entry, timeoutMs);
           this.cancel(id, 'timeout');
         }, timeoutMs),
         relay: opts.relay,
+        owner: opts.owner ?? opts.relay,
         clientProgressToken: clientToken,
       };
       const onAbort = () => {
         entry.reject(new UpstreamUnavailableError(this.serverId, 'request cancelled'));
+        this.abandon(id, entry, timeoutMs);
         this.cancel(id, 'cancelled by client');
       };
       if (opts.signal?.aborted) return onAbort();
@@ -159,22 +185,44 @@ export class McpSession {
     this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);
   }
 
-  /** Who gets an upstream-initiated message: the request it relates to, else the session's own relay. */
-  private relayFor(related: number | undefined): Relay | undefined {
+  private abandon(id: number, entry: Pending, horizonMs: number): void {
+    if (!this.shared || !entry.owner) return;
+    if (this.abandoned.size >= ABANDONED_MAX) this.abandoned.delete(this.abandoned.keys().next().value!);
+    this.abandoned.set(id, { owner: entry.owner, until: Date.now() + Math.min(horizonMs, ABANDONED_HORIZON_MS) });
+  }
+
+  /**
+   * Who gets an upstream-initiated message: the request it relates to (its answer stream over HTTP, or the
+   * gateway progress token it carries in _meta), else the session's own relay; on a shared session, the one
+   * client waiting on it, when there is exactly one (counting those whose call ended while the upstream may
+   * still be working on it). Guessing between two would hand one client's sampling request or log line to
+   * another (checklist C15).
+   */
+  private relayFor(related: number | undefined, params: Record<string, unknown> | undefined): { relay: Relay; entry?: Pending; byToken?: boolean } | undefined {
     if (related !== undefined) {
-      const r = this.pending.get(related)?.relay;
-      if (r) return r;
+      const entry = this.pending.get(related);
+      if (entry?.relay) return { relay: entry.relay, entry };
     }
-    if (!this.shared) return this.hooks.unrelated;
-    // On a shared session a message that names no request belongs to a client only when exactly one is waiting;
-    // guessing between two would hand one client's sampling request or log line to another (checklist C15).
-    let only: Relay | undefined;
+    const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    if (typeof token === 'string') {
+      const entry = this.progress.get(token);
+      if (entry?.relay) return { relay: entry.relay, entry, byToken: true };
+    }
+    if (!this.shared) return this.hooks.unrelated ? { relay: this.hooks.unrelated } : undefined;
+    const now = Date.now();
+    const owners = new Set<object>();
+    for (const [id, a] of this.abandoned) {
+      if (a.until < now) this.abandoned.delete(id);
+      else owners.add(a.owner);
+    }
+    let only: Pending | undefined;
     for (const p of this.pending.values()) {
-      if (!p.relay) continue;
-      if (only) return undefined;
-      only = p.relay;
+      if (!p.relay || !p.owner) continue;
+      owners.add(p.owner);
+      only ??= p;
     }
-    return only;
+    if (owners.size !== 1 || !only || !owners.has(only.owner!)) return undefined;
+    return { relay: only.relay!, entry: only };
   }
 
   private onMessage(m: JsonRpcMessage, related: number | undefined): void {
@@ -190,7 +238,7 @@ export class McpSession {
         entry?.relay?.notify({ jsonrpc: '2.0', method: n.method, params: { ...p, progressToken: entry.clientProgressToken } });
         return;
       }
-      this.relayFor(related)?.notify(n);
+      this.relayFor(related, n.params)?.relay.notify(n);
       return;
     }
     const r = m as JsonRpcResponse;
@@ -204,9 +252,9 @@ export class McpSession {
       this.channel.send(msg as JsonRpcResponse).catch(() => undefined);
     };
     if (req.method === 'ping') return reply({ result: {} });
-    const relay = this.relayFor(related);
-    if (!relay) return reply({ error: { code: -32601, message: `No client to answer ${req.method} on this session` } });
-    relay.request(req.method, req.params).then(
+    const target = this.relayFor(related, req.params);
+    if (!target) return reply({ error: { code: -32601, message: `No client to answer ${req.method} on this session` } });
+    target.relay.request(req.method, target.byToken ? withClientToken(req.params, target.entry) : req.params).then(
       (a) => reply(a.ok ? { result: a.result } : { error: a.error }),
       (err: unknown) => reply({ error: { code: -32603, message: (err as Error).message ?? 'client did not answer' } }),
     );
@@ -242,4 +290,13 @@ function wellFormedError(e: unknown): JsonRpcErrorBody {
   };
   if (o.data !== undefined) out.data = o.data;
   return out;
+}
+
+/** The gateway progress token a relayed request named its call by is turned back into the client's own. */
+function withClientToken(params: Record<string, unknown> | undefined, entry: Pending | undefined): Record<string, unknown> | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (meta?.progressToken === undefined) return params;
+  const { progressToken: _gatewayToken, ...rest } = meta;
+  const clientToken = entry?.clientProgressToken;
+  return { ...params, _meta: clientToken === undefined ? rest : { ...rest, progressToken: clientToken } };
 }

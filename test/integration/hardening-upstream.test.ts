@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { connectClient, mcpError, rawSession, rpc, PROTOCOL_VERSION } from '../helpers/mcp.js';
 import { FIXTURES, ROOT, tempDir } from '../helpers/paths.js';
@@ -278,4 +278,94 @@ describe('per-server connection and size bounds', () => {
     const err = await mcpError(() => client.callTool({ name: 'tight__big', arguments: { mb: 2 } }));
     assert.match(err.message, /Upstream 'tight' unavailable: answer larger than 1048576 bytes \(maxResponseBytes\)/);
   });
+});
+
+describe('server-initiated requests on a shared STDIO upstream', () => {
+  const scope = new Scope();
+  let url: string;
+  /** What each client was asked by the gateway. */
+  const asked: Record<string, string[]> = { alice: [], bob: [], carol: [] };
+  const clients: Record<string, Client> = {};
+
+  async function connect(name: string, capabilities: Record<string, unknown>): Promise<Client> {
+    const c = new Client({ name, version: '1.0.0' }, { capabilities });
+    if (capabilities.sampling) {
+      c.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        asked[name]!.push(`sampling ${JSON.stringify(req.params._meta ?? {})}`);
+        return { role: 'assistant', content: { type: 'text', text: `from ${name}` }, model: 'test' };
+      });
+    }
+    // Whatever else reaches this client is recorded too (an SDK client would otherwise just say "method not found").
+    c.fallbackRequestHandler = async (req) => {
+      asked[name]!.push(req.method);
+      return {} as never;
+    };
+    await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+    return scope.defer(c, (x) => x.close());
+  }
+  const text = (r: unknown) => (r as { content: Array<{ text: string }> }).content[0]!.text;
+  const upstreamLog = async () => JSON.parse(text(await clients.alice!.callTool({ name: 'local__asked', arguments: {} }))) as Array<{ method: string; ok: boolean; error?: string; result?: unknown }>;
+
+  before(async () => {
+    const { dir, cleanup } = tempDir('portcullis-it-shared-');
+    scope.defer(null, cleanup);
+    const gw = scope.defer(
+      await startGateway(dir, {
+        auth: { mode: 'none' },
+        policy: { bundle: buildAllowAllBundle(dir) },
+        servers: [{ id: 'local', command: process.execPath, args: [SHARED_STDIO], labels: {} }],
+      }),
+      (g) => g.stop(),
+    );
+    url = gw.url;
+    clients.alice = await connect('alice', { sampling: {} });
+    clients.bob = await connect('bob', { sampling: {} });
+    clients.carol = await connect('carol', {});
+  });
+  after(() => scope.close());
+
+  it('a request tied to a call by its progress token reaches that call, while another client waits too', async () => {
+    const slow = clients.alice!.callTool({ name: 'local__slow', arguments: { ms: 1500 } });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await clients.bob!.callTool({ name: 'local__ask_now', arguments: { method: 'sampling/createMessage', tied: true } }, undefined, { onprogress: () => undefined });
+      assert.match(text(r), /answered .*from bob/);
+    } finally {
+      await slow;
+    }
+    assert.deepEqual(asked.alice, [], 'alice was asked what bob caused');
+    // Bob sees his own progress token, not the gateway's.
+    assert.match(asked.bob!.at(-1)!, /"progressToken":\d+/);
+  });
+
+  it('a client that did not declare a capability is never asked; the upstream is refused with a clear error', async () => {
+    for (const [method, cap] of [['sampling/createMessage', 'sampling'], ['elicitation/create', 'elicitation'], ['roots/list', 'roots']] as const) {
+      const r = await clients.carol!.callTool({ name: 'local__ask_now', arguments: { method } });
+      assert.match(text(r), new RegExp(`refused .*did not declare the ${cap} capability`));
+    }
+    assert.deepEqual(asked.carol, []);
+  });
+
+  it('a sole caller that declared sampling is asked and answers', async () => {
+    const r = await clients.alice!.callTool({ name: 'local__ask_now', arguments: { method: 'sampling/createMessage' } });
+    assert.match(text(r), /answered .*from alice/);
+  });
+  // Last: the abandoned call keeps unattributed requests from everyone for a while (ABANDONED_HORIZON_MS).
+  it("a request caused by bob's abandoned call is not handed to alice, the only one still waiting", async () => {
+    const aliceAsked = asked.alice!.length;
+    const ac = new AbortController();
+    const bobCall = clients.bob!.callTool({ name: 'local__ask_later', arguments: { delayMs: 1500, method: 'sampling/createMessage' } }, undefined, { signal: ac.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    await bobCall;
+    const before = (await upstreamLog()).length;
+    const r = await clients.alice!.callTool({ name: 'local__slow', arguments: { ms: 2500 } });
+    assert.equal(text(r), 'slept');
+    assert.deepEqual(asked.alice!.slice(aliceAsked), [], 'alice was asked what bob caused');
+    const log = (await upstreamLog()).slice(before);
+    assert.equal(log.length, 1);
+    assert.equal(log[0]!.ok, false);
+    assert.match(log[0]!.error!, /No client to answer sampling\/createMessage/);
+  });
+
 });
