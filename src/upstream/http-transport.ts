@@ -174,7 +174,8 @@ export class HttpTransport {
     delete h['content-type'];
     h.accept = 'text/event-stream';
     const res = await this.shared.streams.request({ path: this.path, method: 'GET', headers: h, signal });
-    if (res.statusCode >= 400) {
+    // A redirect is not followed here either; like an error it ends this attempt.
+    if (res.statusCode < 200 || res.statusCode >= 300) {
       await res.body.dump();
       throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}`);
     }

@@ -177,9 +177,11 @@ export class Upstream extends EventEmitter {
     for (let page = 0; page < 1000; page++) {
       const a = await session.request('tools/list', cursor ? { cursor } : {}, { timeoutMs: 30_000 });
       if (!a.ok) throw new Error(`tools/list refused: ${a.error.message}`);
-      const r = a.result as { tools?: Tool[]; nextCursor?: string };
-      for (const t of r.tools ?? []) if (t && typeof t.name === 'string') tools.push(t);
-      if (!r.nextCursor) break;
+      const r = (a.result ?? {}) as { tools?: unknown; nextCursor?: unknown };
+      const listed = r.tools ?? [];
+      if (!Array.isArray(listed)) throw new Error('tools/list answered a tools member that is not an array');
+      for (const t of listed as Tool[]) if (t && typeof t === 'object' && typeof t.name === 'string') tools.push(t);
+      if (typeof r.nextCursor !== 'string' || r.nextCursor === '') break;
       cursor = r.nextCursor;
     }
     return tools;

@@ -183,6 +183,11 @@ describe('stuck, huge and redirecting upstream answers', () => {
     assert.deepEqual(r.content, [{ type: 'text', text: 'still here' }]);
   });
 
+  it('a malformed list from one upstream is its own problem: the aggregate list still answers', async () => {
+    const r = await client.listPrompts();
+    assert.deepEqual(r.prompts, []);
+  });
+
   it('timed-out calls on a stream that never ends free their connections: 130 of them, then the upstream still answers', async () => {
     const sid = await rawSession(gw.url, null);
     const t0 = Date.now();
