@@ -109,9 +109,42 @@ export class ClientUpstreams {
     e.scrubber = compileScrubber(e.secrets);
   }
 
-  /** Sends a request; an upstream that forgot the session (HTTP 404) gets one fresh session and one retry. */
+  /**
+   * Sends a request. tools/call is scrubbed by the pipeline with exactly what that call carried; anything else
+   * (prompts, resources, completion) carries no credential of its own, but the upstream may still echo one: the
+   * credentials in its process environment (STDIO) or those this client's calls sent it before (HTTP).
+   */
   async request(serverId: string, method: string, params: Record<string, unknown> | undefined, opts: RequestOptions = {}): Promise<UpstreamAnswer> {
     if (opts.secrets && opts.secrets.length > 0) this.remember(serverId, opts.secrets);
+    const scrubbers = method === 'tools/call' ? [] : this.scrubbersFor(serverId);
+    if (scrubbers.length === 0) return this.send(serverId, method, params, opts);
+    const scrub = <T>(v: T): T => scrubbers.reduce((acc, sc) => sc.value(acc).value, v);
+    const relay = opts.relay;
+    const scrubbed: RequestOptions = relay
+      ? { ...opts, relay: { notify: (n) => relay.notify(scrub(n)), request: (m, p) => relay.request(m, scrub(p)) } }
+      : opts;
+    try {
+      return scrub(await this.send(serverId, method, params, scrubbed));
+    } catch (err) {
+      if (err instanceof Error) {
+        err.message = scrubbers.reduce((acc, sc) => sc.text(acc).text, err.message);
+        if (err.cause instanceof Error) err.cause.message = scrubbers.reduce((acc, sc) => sc.text(acc).text, err.cause.message);
+      }
+      throw err;
+    }
+  }
+
+  private scrubbersFor(serverId: string): Scrubber[] {
+    const out: Scrubber[] = [];
+    const sent = this.sent.get(serverId)?.scrubber;
+    if (sent) out.push(sent);
+    const spawned = this.lookup(serverId)?.credentialScrubber;
+    if (spawned) out.push(spawned);
+    return out;
+  }
+
+  /** An upstream that forgot the session (HTTP 404) gets one fresh session and one retry. */
+  private async send(serverId: string, method: string, params: Record<string, unknown> | undefined, opts: RequestOptions): Promise<UpstreamAnswer> {
     opts = { ...opts, owner: this, relay: opts.relay && this.guard(opts.relay) };
     const session = await this.session(serverId);
     try {

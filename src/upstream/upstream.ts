@@ -15,6 +15,7 @@ import { HttpChannel, StdioChannel, type Channel } from './channel.js';
 import { HttpPool } from './http-transport.js';
 import type { ConnectionOptions } from 'node:tls';
 import { McpSession, type Relay, type UpstreamAnswer } from './mcp-session.js';
+import { compileScrubber, type Scrubber } from '../redaction/index.js';
 
 export type UpstreamState = 'not_ready' | 'ok' | 'error';
 
@@ -44,6 +45,9 @@ export class Upstream extends EventEmitter {
   private lastStart = 0;
   private envProvider: (() => Promise<Record<string, string>>) | undefined;
   private readonly clientSessions = new Set<McpSession>();
+  private spawnCredentials: string[][] = [];
+  /** Scrubs the credentials in the STDIO process's environment; null when it has none. */
+  credentialScrubber: Scrubber | null = null;
   restarts = 0;
   tools: Tool[] = [];
   serverInfo: Record<string, unknown> = {};
@@ -101,7 +105,19 @@ export class Upstream extends EventEmitter {
   private async newChannel(): Promise<Channel> {
     if (this.pool) return new HttpChannel(this.pool, this.log);
     const env = this.envProvider ? await this.envProvider() : {};
+    this.noteSpawnCredentials(Object.values(env));
     return new StdioChannel(this.config, this.log, env);
+  }
+
+  /**
+   * A STDIO child's injected environment (its credential) may be echoed in anything it sends: what clients get
+   * from it outside tools/call (which the pipeline scrubs with the call's own credential) is scrubbed with it.
+   * The previous process's values are kept too, since it finishes its calls while draining.
+   */
+  private noteSpawnCredentials(values: string[]): void {
+    if (values.length === 0) return;
+    this.spawnCredentials = [values, ...this.spawnCredentials].slice(0, 2);
+    this.credentialScrubber = compileScrubber(this.spawnCredentials.flat());
   }
 
   private connect(): Promise<McpSession> {

@@ -117,6 +117,17 @@ describe('hostile HTTP upstreams', () => {
     assert.deepEqual(Object.keys(r.structuredContent as object), ['Bearer [redacted:credential]', 'HEX']);
   });
 
+  it('a credential echoed outside tools/call is scrubbed too: an HTTP upstream remembering it, a STDIO child with it in its env', async () => {
+    const remembered = await client.getPrompt({ name: 'evil__remember' });
+    noSecretIn('a later prompt', JSON.stringify(remembered));
+    assert.match(JSON.stringify(remembered), /remember Bearer \[redacted:credential\]/);
+    const prompt = await client.getPrompt({ name: 'local__leak' });
+    noSecretIn('a STDIO prompt', JSON.stringify(prompt));
+    assert.match(JSON.stringify(prompt), /token \[redacted:credential\]/);
+    const resource = await client.readResource({ uri: 'env://token' });
+    noSecretIn('a STDIO resource', JSON.stringify(resource));
+  });
+
   it("a STDIO child's stderr is logged (debug) without the credential in its environment, even split across writes", async () => {
     await client.callTool({ name: 'local__print_token', arguments: {} });
     const stderrLines = () =>
