@@ -96,7 +96,7 @@ export class McpSession {
     this.initializeResult = (init.result ?? {}) as Record<string, unknown>;
     const v = this.initializeResult.protocolVersion;
     if (typeof v === 'string') this.channel.setProtocolVersion(v);
-    await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' }, this.bounded());
     return this.initializeResult;
   }
 
@@ -177,12 +177,20 @@ export class McpSession {
   }
 
   notify(method: string, params?: Record<string, unknown>): Promise<void> {
-    return this.channel.send({ jsonrpc: '2.0', method, params }).catch(() => undefined);
+    return this.channel.send({ jsonrpc: '2.0', method, params }, this.bounded()).catch(() => undefined);
+  }
+
+  /**
+   * A notification or a reply is answered 202 at once by a sound upstream; one that never answers must not hold
+   * a pooled connection, so these sends end with the session's timeout.
+   */
+  private bounded(): { signal?: AbortSignal } {
+    return this.channel.kind === 'http' ? { signal: AbortSignal.timeout(this.defaultTimeoutMs) } : {};
   }
 
   /** Tells the upstream to stop working on a request we no longer wait for (MCP cancellation). */
   private cancel(id: number, reason: string): void {
-    this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);
+    this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }, this.bounded()).catch(() => undefined);
   }
 
   private abandon(id: number, entry: Pending, horizonMs: number): void {
@@ -249,7 +257,7 @@ export class McpSession {
   private onServerRequest(req: JsonRpcRequest, related: number | undefined): void {
     const reply = (body: { result: unknown } | { error: JsonRpcErrorBody }) => {
       const msg = { jsonrpc: '2.0' as const, id: req.id as JsonRpcId, ...body };
-      this.channel.send(msg as JsonRpcResponse).catch(() => undefined);
+      this.channel.send(msg as JsonRpcResponse, this.bounded()).catch(() => undefined);
     };
     if (req.method === 'ping') return reply({ result: {} });
     const target = this.relayFor(related, req.params);
