@@ -16,7 +16,7 @@ import {
 } from '../errors/index.js';
 import type { Authorizer } from '../policy/index.js';
 import { QuotaExceededError, type AdmitQuota } from '../quota/index.js';
-import { compileScrubber, emptyReport, redact, scrubbingRelay, scrubErrorBody, scrubThrown } from '../redaction/index.js';
+import { compileScrubber, emptyReport, redact, scrubbingRelay, scrubValue, scrubThrown } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 import { auditSubject } from './audit-subject.js';
@@ -153,7 +153,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       rec.latency_ms.upstream = elapsedMs(upStart);
       if (!answer.ok) {
         rec.upstream_error = true;
-        const error = scrubber ? scrubErrorBody(answer.error, scrubber, report) : answer.error;
+        const error = scrubber ? scrubValue(answer.error, scrubber, report) : answer.error;
         if (report.masked.credential) rec.masked = { ...report.masked };
         throw new UpstreamRpcError(entry.server.id, error);
       }
@@ -161,13 +161,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
       // 9b. redaction of the result, before the client sees it: first any injected credential echoed back,
       // then what policy says.
       ctx.trace?.enter('redaction');
-      let result = answer.result;
-      if (scrubber) {
-        const r = scrubber.value(result);
-        if (r.count > 0) report.masked.credential = (report.masked.credential ?? 0) + r.count;
-        result = r.value;
-      }
-      result = redact(result, decision.redactResult, report);
+      const result = redact(scrubber ? scrubValue(answer.result, scrubber, report) : answer.result, decision.redactResult, report);
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
       rec.outcome = 'allow';

@@ -27,9 +27,9 @@ export function scrubbingRelay(relay: Relay, scrubber: Scrubber, report: Redacti
   };
 }
 
-/** An upstream's JSON-RPC error body, scrubbed in place (message and data). */
-export function scrubErrorBody<T extends { message: string; data?: unknown }>(error: T, scrubber: Scrubber, report: RedactionReport): T {
-  const r = scrubber.value(error);
+/** A result or an upstream's JSON-RPC error body, scrubbed in place and counted in the report. */
+export function scrubValue<T>(value: T, scrubber: Scrubber, report: RedactionReport): T {
+  const r = scrubber.value(value);
   count(report, r.count);
   return r.value;
 }

@@ -35,8 +35,18 @@ export interface Scrubber {
   value<T>(v: T): { value: T; count: number };
 }
 
+// An HTTP call's injection (and so its secrets array) is reused for every call on the same credential: compile
+// once per array. Callers hand over arrays they no longer change.
+const compiled = new WeakMap<readonly string[], Scrubber | null>();
+
 export function compileScrubber(secrets: readonly string[] | undefined): Scrubber | null {
   if (!secrets || secrets.length === 0) return null;
+  let s = compiled.get(secrets);
+  if (s === undefined) compiled.set(secrets, (s = compile(secrets)));
+  return s;
+}
+
+function compile(secrets: readonly string[]): Scrubber | null {
   // Longest first, so a secret's base64 is replaced before a shorter secret inside it could break it up.
   const needles = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH).flatMap(forms))].sort((a, b) => b.length - a.length);
   if (needles.length === 0) return null;

@@ -3,6 +3,7 @@
  * parameters (so an upstream sees the client's real capabilities: sampling, elicitation, roots).
  */
 import { UpstreamUnavailableError } from '../errors/index.js';
+import { METHOD_NOT_FOUND } from '../errors/codes.js';
 import { compileScrubber, type Scrubber } from '../redaction/index.js';
 import { HttpStatusError } from './http-transport.js';
 import type { McpSession, Relay, RequestOptions, UpstreamAnswer } from './mcp-session.js';
@@ -51,12 +52,12 @@ export class ClientUpstreams {
       notify: (n) => relay.notify(n),
       request: async (method, params) => {
         const cap = CAPABILITY_FOR[method];
-        if (cap === undefined) return { ok: false, error: { code: -32601, message: `Method not found: ${method} is not relayed to clients` } };
+        if (cap === undefined) return { ok: false, error: { code: METHOD_NOT_FOUND, message: `Method not found: ${method} is not relayed to clients` } };
         const declared = caps[cap];
         const urlMode = method === 'elicitation/create' && params?.mode === 'url';
         if (declared === undefined || declared === null || (urlMode && (declared as Record<string, unknown>).url === undefined)) {
           const what = urlMode ? 'elicitation.url' : cap;
-          return { ok: false, error: { code: -32601, message: `the client did not declare the ${what} capability; ${method} refused` } };
+          return { ok: false, error: { code: METHOD_NOT_FOUND, message: `the client did not declare the ${what} capability; ${method} refused` } };
         }
         return relay.request(method, params);
       },
@@ -104,8 +105,8 @@ export class ClientUpstreams {
     if (!e) this.sent.set(serverId, (e = { secrets: [], scrubber: null }));
     const fresh = secrets.filter((s) => !e.secrets.includes(s));
     if (fresh.length === 0) return;
-    e.secrets.push(...fresh);
-    if (e.secrets.length > REMEMBERED_SECRETS) e.secrets.splice(0, e.secrets.length - REMEMBERED_SECRETS);
+    // A new array each time: compiled scrubbers are cached by the array they were compiled from.
+    e.secrets = [...e.secrets, ...fresh].slice(-REMEMBERED_SECRETS);
     e.scrubber = compileScrubber(e.secrets);
   }
 

@@ -3,6 +3,7 @@
  * progress tokens made unique, cancellation, and upstream-initiated messages handed to whoever they belong to.
  */
 import { UpstreamTimeoutError, UpstreamUnavailableError } from '../errors/index.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND } from '../errors/codes.js';
 import type { JsonRpcErrorBody, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../protocol/json-rpc.js';
 import type { Channel } from './channel.js';
 import { HttpStatusError } from './http-transport.js';
@@ -261,10 +262,10 @@ export class McpSession {
     };
     if (req.method === 'ping') return reply({ result: {} });
     const target = this.relayFor(related, req.params);
-    if (!target) return reply({ error: { code: -32601, message: `No client to answer ${req.method} on this session` } });
+    if (!target) return reply({ error: { code: METHOD_NOT_FOUND, message: `No client to answer ${req.method} on this session` } });
     target.relay.request(req.method, target.byToken ? withClientToken(req.params, target.entry) : req.params).then(
       (a) => reply(a.ok ? { result: a.result } : { error: a.error }),
-      (err: unknown) => reply({ error: { code: -32603, message: (err as Error).message ?? 'client did not answer' } }),
+      (err: unknown) => reply({ error: { code: INTERNAL_ERROR, message: (err as Error).message ?? 'client did not answer' } }),
     );
   }
 
@@ -290,10 +291,10 @@ export class McpSession {
 
 /** An upstream's error as the client will see it: a malformed one becomes a plain internal error. */
 function wellFormedError(e: unknown): JsonRpcErrorBody {
-  if (e === null || typeof e !== 'object') return { code: -32603, message: 'upstream sent a malformed error' };
+  if (e === null || typeof e !== 'object') return { code: INTERNAL_ERROR, message: 'upstream sent a malformed error' };
   const o = e as { code?: unknown; message?: unknown; data?: unknown };
   const out: JsonRpcErrorBody = {
-    code: typeof o.code === 'number' && Number.isInteger(o.code) ? o.code : -32603,
+    code: typeof o.code === 'number' && Number.isInteger(o.code) ? o.code : INTERNAL_ERROR,
     message: typeof o.message === 'string' ? o.message : 'upstream sent a malformed error',
   };
   if (o.data !== undefined) out.data = o.data;
