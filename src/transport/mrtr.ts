@@ -94,6 +94,7 @@ export class Exchange {
       });
     },
     available: () => true,
+    checksCapabilities: true,
   };
 
   /** The call itself, running in the pipeline's frame: its end is the exchange's end. */

@@ -61,6 +61,7 @@ export class ClientUpstreams {
         }
         return relay.request(method, params);
       },
+      available: () => relay.available?.() !== false,
     };
   }
 
@@ -151,7 +152,8 @@ export class ClientUpstreams {
 
   /** An upstream that forgot the session (HTTP 404) gets one fresh session and one retry. */
   private async send(serverId: string, method: string, params: Record<string, unknown> | undefined, opts: RequestOptions): Promise<UpstreamAnswer> {
-    opts = { ...opts, owner: this, relay: opts.relay && this.guard(opts.relay) };
+    // A relay that checks capabilities itself (a 2026-07-28 exchange, which answers -32021) is not guarded twice.
+    opts = { ...opts, owner: this, relay: opts.relay && (opts.relay.checksCapabilities ? opts.relay : this.guard(opts.relay)) };
     const session = await this.session(serverId);
     try {
       return await session.request(method, params, opts);

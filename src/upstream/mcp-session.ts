@@ -17,6 +17,8 @@ export interface Relay {
   notify(message: JsonRpcNotification): void;
   /** False when this relay has no way to reach its client right now (e.g. no GET stream open). */
   available?(): boolean;
+  /** True when the relay refuses requests the client cannot take itself (with its own error to the client). */
+  readonly checksCapabilities?: boolean;
 }
 
 export interface RequestOptions {
