@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { loadPolicyWithBuiltins } from './builtins.js';
 import { parseBundle, type Bundle, type Verifier } from './bundle.js';
+import { encodePolicyInput } from './input-text.js';
+import { missingBuiltins, requiredBuiltins } from './required-builtins.js';
 
 export const ENTRYPOINT_VISIBLE = 'portcullis/visible';
 export const ENTRYPOINT_DECISION = 'portcullis/decision';
@@ -16,6 +18,8 @@ export interface ActiveBundle {
   generation: number;
   sha256: string;
   activatedAt: Date;
+  /** Host builtins the policy imports that the gateway does not provide: a rule that reaches one fails (closed). */
+  missingBuiltins: string[];
 }
 
 export type EvalResult = { ok: true; value: unknown; micros: number } | { ok: false; reason: string; micros: number; cause?: unknown };
@@ -30,6 +34,17 @@ export interface PolicyEngineOptions {
   maxMemoryPages: number;
   /** When set, only bundles signed with this key are activated. */
   verifier?: Verifier;
+}
+
+/**
+ * Host builtins opa-wasm 1.10 implements in JavaScript (its src/builtins/*.js; the package does not export the list,
+ * engine.test.ts checks this copy against it). Builtins compiled into the module never appear in its import list.
+ */
+const SDK_BUILTINS = ['json.is_valid', 'regex.split', 'sprintf', 'yaml.is_valid', 'yaml.marshal', 'yaml.unmarshal'];
+
+/** Every host builtin the engine can satisfy: `policy build` and activation warn about a policy that needs another. */
+export function providedBuiltins(): ReadonlySet<string> {
+  return new Set(SDK_BUILTINS);
 }
 
 export class PolicyEngine {
@@ -60,7 +75,9 @@ export class PolicyEngine {
     }
     // A module that cannot evaluate an empty input would deny everything; refuse it now instead.
     policy.evaluate({ action: 'tools/list', tools: [], subject: { anonymous: true, roles: [], groups: [], scopes: [], claims: {} } }, ENTRYPOINT_VISIBLE);
-    const info: ActiveBundle = { revision: bundle.revision, generation: ++this.generation, sha256, activatedAt: new Date() };
+    // Activation still goes ahead (a rule may reach the builtin only rarely), but the watcher logs the names.
+    const missing = missingBuiltins(await requiredBuiltins(bundle.wasm), providedBuiltins());
+    const info: ActiveBundle = { revision: bundle.revision, generation: ++this.generation, sha256, activatedAt: new Date(), missingBuiltins: missing };
     this.active = { policy, info };
     return info;
   }
@@ -72,8 +89,11 @@ export class PolicyEngine {
     const micros = () => (performance.now() - start) * 1000;
     if (!loaded) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
     let rs: unknown;
+    // Serialized here rather than by opa-wasm so that lone surrogates never reach OPA's JSON parser (input-text.ts).
+    let text: ArrayBuffer;
     try {
-      rs = loaded.policy.evaluate(input, entrypoint);
+      text = encodePolicyInput(input);
+      rs = loaded.policy.evaluate(text, entrypoint);
     } catch (err) {
       // The caller gets the kind of error without the policy's source locations; the full text goes to log and audit.
       const detail = describeEvalError(err);
@@ -89,7 +109,7 @@ export class PolicyEngine {
     if (took > this.opts.timeoutMs * 1000) {
       const again = performance.now();
       try {
-        loaded.policy.evaluate(input, entrypoint);
+        loaded.policy.evaluate(text, entrypoint);
       } catch {
         // it succeeded a moment ago; only the timing is being checked
       }
@@ -102,8 +122,14 @@ export class PolicyEngine {
   }
 }
 
+const NOT_IMPLEMENTED = /^not implemented: built-in function \d+: (\S+)/;
+
 function describeEvalError(err: unknown): string {
-  // opa-wasm throws strings as well as Errors; keep the message short and free of input data.
-  const text = typeof err === 'string' ? err : err instanceof Error ? err.message : 'unknown error';
+  // opa-wasm throws strings, Errors, and for a missing builtin a plain { message } object; keep the message short
+  // and free of input data.
+  const message = (err as { message?: unknown } | null)?.message;
+  const text = typeof err === 'string' ? err : typeof message === 'string' ? message : 'unknown error';
+  const builtin = NOT_IMPLEMENTED.exec(text)?.[1];
+  if (builtin) return `the policy calls builtin ${builtin}, which the gateway does not provide (policies/README.md §7)`;
   return text.split('\n')[0]!.slice(0, 200);
 }
