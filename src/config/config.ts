@@ -52,6 +52,8 @@ export interface ServerConfig {
   labels: Record<string, string>;
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  /** Bounds on the upstream's tool list (src/catalog/limits.ts); optional only for configs built by hand. */
+  toolList?: { maxTools: number; maxDescriptionLength: number; maxBytes: number };
   credentials?: { default?: string; allowed: string[] };
   tls?: UpstreamTlsConfig;
 }

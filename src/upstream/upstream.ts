@@ -173,8 +173,11 @@ export class Upstream extends EventEmitter {
     for (let page = 0; page < 1000; page++) {
       const a = await session.request('tools/list', cursor ? { cursor } : {}, { timeoutMs: 30_000 });
       if (!a.ok) throw new Error(`tools/list refused: ${a.error.message}`);
-      const r = a.result as { tools?: Tool[]; nextCursor?: string };
-      for (const t of r.tools ?? []) if (t && typeof t.name === 'string') tools.push(t);
+      const r = a.result as { tools?: unknown; nextCursor?: string };
+      // A result that is not a list fails the read, so the catalog keeps the last good list.
+      if (r.tools !== undefined && !Array.isArray(r.tools)) throw new Error('tools/list result: tools is not an array');
+      // Every entry goes on unchecked: the catalog checks each tool and the list's bounds, and logs what it drops.
+      for (const t of (r.tools ?? []) as Tool[]) tools.push(t);
       if (!r.nextCursor) break;
       cursor = r.nextCursor;
     }
