@@ -92,11 +92,13 @@ describe('policy engine: hostile strings and missing builtins', () => {
     assert.match(String(d.ok ? '' : (d.cause as Error).message), /http\.send/);
   });
 
-  it('providedBuiltins() matches what opa-wasm implements in JavaScript', () => {
+  it('providedBuiltins() includes every builtin opa-wasm implements in JavaScript', () => {
     // The SDK does not export its list; read its builtins module by path (exports forbid the subpath).
     const require = createRequire(import.meta.url);
     const main = require.resolve('@open-policy-agent/opa-wasm');
     const sdk = Object.keys(require(join(dirname(main), 'builtins', 'index.js')) as Record<string, unknown>).sort();
-    assert.deepEqual([...providedBuiltins()].sort(), sdk);
+    assert.ok(sdk.length > 0);
+    // A superset: the gateway may add builtins of its own.
+    for (const name of sdk) assert.ok(providedBuiltins().has(name), `${name} is implemented by opa-wasm but not listed`);
   });
 });

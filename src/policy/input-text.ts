@@ -5,6 +5,13 @@
  * then fail every evaluation that includes it, i.e. deny a whole endpoint. So the input is serialized here and every
  * lone surrogate becomes U+FFFD, exactly what OPA's own (Go) JSON decoder makes of it: a policy sees the same string
  * here as it would in `opa eval` or an OPA server.
+ *
+ * Call arguments get the same replacement in place (makeWellFormed, called by authorize.ts) before policy sees them,
+ * so the upstream receives exactly the value policy judged. Forwarding the lone surrogate instead would leave a
+ * parser differential: upstream decoders disagree on it (Go gives U+FFFD, serde_json refuses it, Python keeps it and
+ * may later drop it), so a rule that denied "rm -rf" could be passed by "rm\ud800-rf" turning into "rm-rf" upstream.
+ * Audit sinks need it too: PostgreSQL jsonb refuses a lone surrogate escape. A lone surrogate is not a Unicode
+ * character and no UTF-8 text can carry it, so no real text is lost.
  */
 
 const encoder = new TextEncoder();
@@ -26,4 +33,46 @@ export function encodePolicyInput(input: unknown): ArrayBuffer {
   const bytes = encoder.encode(text);
   // opa-wasm reads the whole ArrayBuffer, so it must hold exactly these bytes.
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
+}
+
+const ANY_SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** The string with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, which ES2022 lacks). */
+export function wellFormed(s: string): string {
+  return ANY_SURROGATE.test(s) ? s.replace(LONE_SURROGATE, '\ufffd') : s;
+}
+
+/**
+ * Replaces lone surrogates in every string and key of a parsed JSON value, in place. Iterative, so a deeply nested
+ * value (the body limit allows thousands of levels) cannot exhaust the stack.
+ */
+export function makeWellFormed(root: unknown): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const v: unknown = node[i];
+        if (typeof v === 'string') {
+          const w = wellFormed(v);
+          if (w !== v) node[i] = w;
+        } else if (typeof v === 'object' && v !== null) stack.push(v);
+      }
+    } else if (typeof node === 'object' && node !== null) {
+      const o = node as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        const v = o[key];
+        const k = wellFormed(key);
+        if (k !== key) {
+          delete o[key];
+          o[k] = v;
+        }
+        if (typeof v === 'string') {
+          const w = wellFormed(v);
+          if (w !== v) o[k] = w;
+        } else if (typeof v === 'object' && v !== null) stack.push(v);
+      }
+    }
+  }
 }

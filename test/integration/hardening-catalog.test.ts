@@ -131,11 +131,11 @@ describe('hardening: one upstream cannot deny /mcp to everyone (row 5, row 17)',
     assert.match(textOf(await client.callTool({ name: 'evil__lone', arguments: {} })), /^lone: /);
   });
 
-  it('row 17: a lone surrogate in call arguments is decided normally and reaches the upstream unchanged', async () => {
-    // {"text":"\ud800"} is valid JSON; only the policy's copy of the input has it replaced by U+FFFD.
+  it('row 17: a lone surrogate in call arguments is decided normally; the upstream gets the U+FFFD policy judged', async () => {
+    // {"text":"a\ud800b"} is valid JSON. Policy and upstream both see "a\ufffdb" (why: src/policy/input-text.ts).
     const r = await client.callTool({ name: 'web__echo', arguments: { text: 'a\ud800b' } });
     assert.equal(r.isError ?? false, false);
-    assert.equal(textOf(r), 'a\ud800b');
+    assert.equal(textOf(r), 'a\ufffdb');
   });
 
   it('100,000 tools: rejected for that upstream only, its last good list keeps serving, /healthz stays fast', async (t) => {
