@@ -35,4 +35,14 @@ describe('catalog bounds', () => {
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]!.dropped, 2);
   });
+
+  it('lone surrogates in accepted tools become U+FFFD (clients and policy see the same well-formed text)', () => {
+    const c = new Catalog();
+    c.addServer(server('s'));
+    c.setTools('s', [{ name: 'a', description: 'x\ud800y', inputSchema: { type: 'object', properties: { ['p\udc00']: { type: 'string' } } } }]);
+    const t = c.list('s')[0]!.tool;
+    assert.equal(t.description, 'x\ufffdy');
+    assert.deepEqual(Object.keys((t.inputSchema as { properties: object }).properties), ['p\ufffd']);
+    assert.equal(c.list('s')[0]!.policyView.description, 'x\ufffdy');
+  });
 });

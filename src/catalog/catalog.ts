@@ -5,6 +5,7 @@
 import type { Upstream } from '../upstream/index.js';
 import type { Tool } from '../protocol/mcp.js';
 import { compileValidator, type ArgumentValidator } from '../validation/index.js';
+import { makeWellFormed } from '../protocol/well-formed.js';
 import { checkToolList, DEFAULT_TOOL_LIST_LIMITS } from './limits.js';
 
 /** Where the catalog reports rejected lists and dropped tools (the gateway's logger). */
@@ -126,6 +127,9 @@ export class Catalog {
     }
     const map = new Map<string, CatalogEntry>();
     for (const tool of check.tools) {
+      // A lone surrogate (in a description, a schema) would make strict JSON clients (serde_json) refuse the whole
+      // tools/list answer; clients, policy and validation all get U+FFFD instead. Names with one were dropped above.
+      makeWellFormed(tool);
       const key = `${serverId}${NAMESPACE_SEPARATOR}${tool.name}`;
       map.set(tool.name, {
         key,

@@ -14,6 +14,8 @@
  * character and no UTF-8 text can carry it, so no real text is lost.
  */
 
+export { makeWellFormed } from '../protocol/well-formed.js';
+
 const encoder = new TextEncoder();
 
 // JSON.stringify (well-formed since ES2019) writes a paired surrogate as the character itself and a lone one as a
@@ -35,44 +37,3 @@ export function encodePolicyInput(input: unknown): ArrayBuffer {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
 }
 
-const ANY_SURROGATE = /[\ud800-\udfff]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** The string with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, which ES2022 lacks). */
-export function wellFormed(s: string): string {
-  return ANY_SURROGATE.test(s) ? s.replace(LONE_SURROGATE, '\ufffd') : s;
-}
-
-/**
- * Replaces lone surrogates in every string and key of a parsed JSON value, in place. Iterative, so a deeply nested
- * value (the body limit allows thousands of levels) cannot exhaust the stack.
- */
-export function makeWellFormed(root: unknown): void {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        const v: unknown = node[i];
-        if (typeof v === 'string') {
-          const w = wellFormed(v);
-          if (w !== v) node[i] = w;
-        } else if (typeof v === 'object' && v !== null) stack.push(v);
-      }
-    } else if (typeof node === 'object' && node !== null) {
-      const o = node as Record<string, unknown>;
-      for (const key of Object.keys(o)) {
-        const v = o[key];
-        const k = wellFormed(key);
-        if (k !== key) {
-          delete o[key];
-          o[k] = v;
-        }
-        if (typeof v === 'string') {
-          const w = wellFormed(v);
-          if (w !== v) o[k] = w;
-        } else if (typeof v === 'object' && v !== null) stack.push(v);
-      }
-    }
-  }
-}

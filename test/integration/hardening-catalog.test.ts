@@ -127,7 +127,8 @@ describe('hardening: one upstream cannot deny /mcp to everyone (row 5, row 17)',
     await waitFor(async () => (await names()).includes('evil__lone'), 'the list with the lone surrogate', 10_000);
     await assertServing(['evil__hello', 'evil__ping', 'evil__lone']);
     const listed = (await client.listTools()).tools.find((t) => t.name === 'evil__lone');
-    assert.equal(listed?.description, 'broken \ud800 text', 'the description reaches clients as the upstream sent it');
+    // Strict JSON clients (serde_json) would refuse the whole list over one lone surrogate; clients get U+FFFD.
+    assert.equal(listed?.description, 'broken \ufffd text');
     assert.match(textOf(await client.callTool({ name: 'evil__lone', arguments: {} })), /^lone: /);
   });
 
