@@ -226,7 +226,7 @@ decision := {"outcome": "allow"} if {
     assert.match(rec.reasons.join(' '), /http\.send/);
     const warning = gw.process.stderr().split('\n').find((l) => l.includes('policy bundle calls builtins the gateway does not provide'));
     assert.deepEqual((JSON.parse(warning ?? '{}') as { builtins?: string[] }).builtins, ['http.send']);
-    const failed = gw.process.stderr().split('\n').find((l) => l.includes('"message":"call failed"'));
+    const failed = gw.process.stderr().split('\n').find((l) => /"message":"(call|request) failed"/.test(l) && l.includes('"stage":"policy"'));
     assert.match(failed ?? '', /builtin http\.send/);
   });
 
