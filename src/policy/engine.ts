@@ -4,9 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { type LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import { loadPolicyWithBuiltins } from './builtins.js';
+import { loadPolicyWithBuiltins, OPA_WASM_BUILTINS, PROVIDED_BUILTINS } from './builtins.js';
 import { parseBundle, type Bundle, type Verifier } from './bundle.js';
-import { encodePolicyInput } from './input-text.js';
 import { missingBuiltins, requiredBuiltins } from './required-builtins.js';
 
 export const ENTRYPOINT_VISIBLE = 'portcullis/visible';
@@ -36,15 +35,9 @@ export interface PolicyEngineOptions {
   verifier?: Verifier;
 }
 
-/**
- * Host builtins opa-wasm 1.10 implements in JavaScript (its src/builtins/*.js; the package does not export the list,
- * engine.test.ts checks this copy against it). Builtins compiled into the module never appear in its import list.
- */
-const SDK_BUILTINS = ['json.is_valid', 'regex.split', 'sprintf', 'yaml.is_valid', 'yaml.marshal', 'yaml.unmarshal'];
-
-/** Every host builtin the engine can satisfy: `policy build` and activation warn about a policy that needs another. */
+/** Every host builtin the engine can satisfy (opa-wasm's own and builtins.ts'): `policy build` and activation name the others. */
 export function providedBuiltins(): ReadonlySet<string> {
-  return new Set(SDK_BUILTINS);
+  return new Set([...OPA_WASM_BUILTINS, ...PROVIDED_BUILTINS]);
 }
 
 export class PolicyEngine {
@@ -89,11 +82,9 @@ export class PolicyEngine {
     const micros = () => (performance.now() - start) * 1000;
     if (!loaded) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
     let rs: unknown;
-    // Serialized here rather than by opa-wasm so that lone surrogates never reach OPA's JSON parser (input-text.ts).
-    let text: ArrayBuffer;
     try {
-      text = encodePolicyInput(input);
-      rs = loaded.policy.evaluate(text, entrypoint);
+      // Lone surrogates in the input become U+FFFD on the way in (builtins.ts serializes it with input-text.ts).
+      rs = loaded.policy.evaluate(input, entrypoint);
     } catch (err) {
       // The caller gets the kind of error without the policy's source locations; the full text goes to log and audit.
       const detail = describeEvalError(err);
@@ -109,7 +100,7 @@ export class PolicyEngine {
     if (took > this.opts.timeoutMs * 1000) {
       const again = performance.now();
       try {
-        loaded.policy.evaluate(text, entrypoint);
+        loaded.policy.evaluate(input, entrypoint);
       } catch {
         // it succeeded a moment ago; only the timing is being checked
       }
