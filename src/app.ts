@@ -86,7 +86,7 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
 
   // Catalog and upstreams.
   const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id), cfg.sessions.maxPerPrincipal);
-  const catalog = new Catalog();
+  const catalog = new Catalog(log);
   const upstreams = cfg.servers.map((s) => new Upstream(s, log));
   // Before the upstreams start: a STDIO upstream with a credential profile needs it in its environment at spawn.
   // One Vault session for leases and for upstream client certificates (PKI), when any upstream needs one.

@@ -5,6 +5,13 @@
 import type { Upstream } from '../upstream/index.js';
 import type { Tool } from '../protocol/mcp.js';
 import { compileValidator, type ArgumentValidator } from '../validation/index.js';
+import { makeWellFormed } from '../protocol/well-formed.js';
+import { checkToolList, DEFAULT_TOOL_LIST_LIMITS } from './limits.js';
+
+/** Where the catalog reports rejected lists and dropped tools (the gateway's logger). */
+export interface CatalogLog {
+  warn(message: string, meta: Record<string, unknown>): unknown;
+}
 
 export const NAMESPACE_SEPARATOR = '__';
 
@@ -35,12 +42,18 @@ export class Catalog {
   private aggregate: CatalogEntry[] = [];
   /** Per-server lists, rebuilt with the catalog: every call asks for one, so none is copied per call. */
   private perServer = new Map<string, CatalogEntry[]>();
+  /** Tool lists rejected for exceeding a bound, per server: a counter for metrics. */
+  readonly rejectedLists = new Map<string, number>();
+  /** Tools dropped as malformed, per server: a counter for metrics. */
+  readonly droppedTools = new Map<string, number>();
+
+  constructor(private readonly log?: CatalogLog) {}
 
   addServer(upstream: Upstream): void {
     const view: ServerView = Object.freeze({ id: upstream.id, transport: upstream.kind, labels: { ...upstream.config.labels } });
     this.servers.set(upstream.id, { upstream, view });
     this.byServer.set(upstream.id, new Map());
-    upstream.on('tools', (tools: Tool[]) => this.setTools(upstream.id, tools));
+    upstream.on('tools', (tools: unknown[]) => this.setTools(upstream.id, tools));
   }
 
   /**
@@ -51,7 +64,12 @@ export class Catalog {
   private readonly variants = new Map<string, Map<string, Map<string, CatalogEntry>>>();
   private readonly variantViews = new Map<string, { aggregate: CatalogEntry[]; perServer: Map<string, CatalogEntry[]> }>();
 
-  setTools(serverId: string, tools: Tool[]): void {
+  /**
+   * Replaces a server's tools with the list it sent, within its bounds (servers[].toolList). A list over a bound is
+   * rejected and the server keeps its last good list (none before the first); malformed tools are dropped. Either
+   * way only this server is affected.
+   */
+  setTools(serverId: string, tools: readonly unknown[]): void {
     const map = this.entriesFor(serverId, tools);
     if (!map) return;
     this.byServer.set(serverId, map);
@@ -71,24 +89,47 @@ export class Catalog {
   }
 
   /** The server's tool list as a client declaring `capKey` sees it. */
-  setVariant(serverId: string, capKey: string, tools: Tool[]): void {
-    const map = this.entriesFor(serverId, tools);
-    if (!map || capKey === '') return;
+  setVariant(serverId: string, capKey: string, tools: readonly unknown[]): void {
+    if (capKey === '' || !this.servers.has(serverId)) return;
+    // A variant over a bound is answered with the base list, and recorded so it is not asked for again per request.
+    const map = this.entriesFor(serverId, tools) ?? this.byServer.get(serverId) ?? new Map<string, CatalogEntry>();
     let v = this.variants.get(capKey);
     if (!v) this.variants.set(capKey, (v = new Map()));
     // Same names, same definitions: share the base entries (and their compiled validators).
     const base = this.byServer.get(serverId);
-    if (base && base.size === map.size && [...map].every(([n, e]) => JSON.stringify(base.get(n)?.tool) === JSON.stringify(e.tool))) v.set(serverId, base);
+    if (map === base) v.set(serverId, base);
+    else if (base && base.size === map.size && [...map].every(([n, e]) => JSON.stringify(base.get(n)?.tool) === JSON.stringify(e.tool))) v.set(serverId, base);
     else v.set(serverId, map);
     this.variantViews.delete(capKey);
     this.generation++;
   }
 
-  private entriesFor(serverId: string, tools: Tool[]): Map<string, CatalogEntry> | undefined {
+  /** The entries for a list the server sent, or undefined for an unknown server or a list over a bound (logged). */
+  private entriesFor(serverId: string, raw: readonly unknown[]): Map<string, CatalogEntry> | undefined {
     const s = this.servers.get(serverId);
     if (!s) return undefined;
+    const check = checkToolList(raw, s.upstream.config.toolList ?? DEFAULT_TOOL_LIST_LIMITS);
+    if (!check.ok) {
+      this.rejectedLists.set(serverId, (this.rejectedLists.get(serverId) ?? 0) + 1);
+      this.log?.warn('upstream tool list rejected: over a bound; the last good list keeps serving', {
+        server: serverId,
+        bound: `toolList.${check.bound}`,
+        limit: check.limit,
+        actual: check.actual,
+        serving: this.byServer.get(serverId)?.size ?? 0,
+      });
+      return undefined;
+    }
+    if (check.dropped.length > 0) {
+      this.droppedTools.set(serverId, (this.droppedTools.get(serverId) ?? 0) + check.dropped.length);
+      // One line per list, not per tool: a list of thousands of bad tools must not flood the log.
+      this.log?.warn('upstream tools dropped from the catalog: malformed', { server: serverId, dropped: check.dropped.length, examples: check.dropped.slice(0, 5) });
+    }
     const map = new Map<string, CatalogEntry>();
-    for (const tool of tools) {
+    for (const tool of check.tools) {
+      // A lone surrogate (in a description, a schema) would make strict JSON clients (serde_json) refuse the whole
+      // tools/list answer; clients, policy and validation all get U+FFFD instead. Names with one were dropped above.
+      makeWellFormed(tool);
       const key = `${serverId}${NAMESPACE_SEPARATOR}${tool.name}`;
       map.set(tool.name, {
         key,

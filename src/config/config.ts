@@ -56,6 +56,8 @@ export interface ServerConfig {
   /** Largest answer (JSON body, SSE event, STDIO message) accepted from the upstream. */
   maxResponseBytes: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  /** Bounds on the upstream's tool list (src/catalog/limits.ts); optional only for configs built by hand. */
+  toolList?: { maxTools: number; maxDescriptionLength: number; maxBytes: number };
   credentials?: { default?: string; allowed: string[] };
   tls?: UpstreamTlsConfig;
 }

@@ -5,6 +5,7 @@
 import type { CatalogEntry } from '../catalog/index.js';
 import { subjectForPolicy, type Subject } from '../identity/index.js';
 import { parseDecision, type Decision } from './decision.js';
+import { makeWellFormed } from './input-text.js';
 import { ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE, type ActiveBundle, type PolicyEngine } from './engine.js';
 
 /** Facts about the request, as policy sees them in input.request. */
@@ -113,6 +114,8 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
     },
 
     decide(subject, entry, args, facts, ref) {
+      // In place, so the upstream gets exactly what policy judges: lone surrogates become U+FFFD (input-text.ts).
+      makeWellFormed(args);
       const input = {
         action: 'tools/call',
         subject: subjectForPolicy(subject),
@@ -142,6 +145,7 @@ export function createAuthorizer(engine: PolicyEngine, opts: { listCacheSeconds:
     },
 
     decideTarget(subject, target, facts, ref) {
+      if (target.arguments) makeWellFormed(target.arguments);
       return decideWith({
         action: target.action,
         subject: subjectForPolicy(subject),

@@ -16,6 +16,7 @@ import { textBuiltins } from './builtins/text.js';
 import { timeBuiltins } from './builtins/time.js';
 import { unitsBuiltins } from './builtins/units.js';
 import { toWasmResult, type Builtin } from './builtins/values.js';
+import { encodePolicyInput } from './input-text.js';
 
 const pure: Record<string, Builtin> = { ...timeBuiltins, ...cryptoBuiltins, ...semverBuiltins, ...unitsBuiltins, ...textBuiltins };
 
@@ -82,7 +83,8 @@ export async function loadPolicyWithBuiltins(wasm: Parameters<typeof loadPolicy>
     clock.input = input;
     clock.now = null;
     try {
-      return evaluate(input, entrypoint);
+      // Serialized here, not by opa-wasm: OPA's JSON parser refuses lone surrogates, which become U+FFFD (input-text.ts).
+      return evaluate(encodePolicyInput(input), entrypoint);
     } finally {
       clock.input = undefined;
     }

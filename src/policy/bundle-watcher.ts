@@ -13,6 +13,8 @@ export interface BundleWatcherOptions {
   engine: PolicyEngine;
   log: Logger;
   onActivate?: () => void;
+  /** Told of every rejected bundle (metrics count them); the watcher keeps its own count in `rejections` too. */
+  onReject?: (reason: string) => void;
 }
 
 export class BundleWatcher {
@@ -22,6 +24,8 @@ export class BundleWatcher {
   private lastError: string | null = null;
   private loading: Promise<void> | null = null;
   private pending = false;
+  /** Bundles rejected since start: a counter for metrics (portcullis_policy_bundle_rejections_total). */
+  rejections = 0;
 
   constructor(private readonly opts: BundleWatcherOptions) {}
 
@@ -100,9 +104,17 @@ export class BundleWatcher {
       const info = await engine.activate(archive);
       this.lastError = null;
       log.info('policy bundle activated', { path, revision: info.revision, generation: info.generation, sha256: info.sha256 });
+      if (info.missingBuiltins.length > 0) {
+        log.warn('policy bundle calls builtins the gateway does not provide; any rule that reaches one fails closed (see policies/README.md §7)', {
+          revision: info.revision,
+          builtins: info.missingBuiltins,
+        });
+      }
       this.opts.onActivate?.();
     } catch (err) {
       this.lastError = `bundle rejected: ${(err as Error).message}`;
+      this.rejections++;
+      this.opts.onReject?.((err as Error).message);
       log.error('policy bundle rejected; the last good bundle keeps serving', {
         path,
         reason: (err as Error).message,

@@ -1,8 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
-import { PolicyEngine } from './index.js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PolicyEngine, providedBuiltins } from './index.js';
 
 const good = () => readFileSync('bundles/policy.tar.gz');
 
@@ -42,5 +46,59 @@ describe('policy engine', () => {
     await e.activate(good());
     const r = e.evaluate('portcullis/decision', { arguments: { blob: 'x'.repeat(4 * 1024 * 1024) } });
     assert.equal(r.ok, false);
+  });
+});
+
+describe('policy engine: hostile strings and missing builtins', () => {
+  const subject = { anonymous: false, id: 'alice', roles: ['engineer'], groups: [], scopes: [], claims: {} };
+  const server = { id: 'notes', transport: 'http', labels: {} };
+
+  it('a lone surrogate in a tool description is listed normally, not an evaluation error', async () => {
+    const e = new PolicyEngine({ timeoutMs: 5000, maxMemoryPages: 256 });
+    await e.activate(good());
+    const tools = [{ key: 'notes__echo', name: 'echo', description: 'bad \ud800 text', annotations: {}, server }];
+    const r = e.evaluate('portcullis/visible', { action: 'tools/list', subject, tools, request: {} });
+    assert.equal(r.ok, true, r.ok ? '' : r.reason);
+    assert.deepEqual(r.ok ? r.value : null, ['notes__echo']);
+  });
+
+  it('a lone surrogate in call arguments is decided normally', async () => {
+    const e = new PolicyEngine({ timeoutMs: 5000, maxMemoryPages: 256 });
+    await e.activate(good());
+    const tool = { key: 'notes__echo', name: 'echo', description: 'echo', annotations: { destructiveHint: false }, inputSchema: { type: 'object' } };
+    const r = e.evaluate('portcullis/decision', { action: 'tools/call', subject, server, tool, arguments: { text: '\ud800' }, request: {} });
+    assert.equal(r.ok, true, r.ok ? '' : r.reason);
+    assert.equal((r.ok ? (r.value as { outcome: string }) : { outcome: '' }).outcome, 'allow');
+  });
+
+  it('a builtin the gateway does not provide: the reason names it and the activation reports it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-builtin-'));
+    writeFileSync(
+      join(dir, 'p.rego'),
+      'package portcullis\n\nvisible contains t.key if some t in input.tools\n\ndecision := {"outcome": "allow"} if {\n  r := http.send({"method": "GET", "url": "http://127.0.0.1:1/"})\n  r.status_code == 200\n}\n',
+    );
+    const out = join(dir, 'b.tar.gz');
+    const r = spawnSync('.tools/bin/opa', ['build', '-b', '-t', 'wasm', '-e', 'portcullis/visible', '-e', 'portcullis/decision', '-o', out, dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const e = new PolicyEngine({ timeoutMs: 5000, maxMemoryPages: 256 });
+    const info = await e.activate(readFileSync(out));
+    assert.deepEqual(info.missingBuiltins, ['http.send']);
+    const d = e.evaluate('portcullis/decision', { action: 'tools/call', subject, arguments: {} });
+    assert.equal(d.ok, false);
+    const reason = d.ok ? '' : d.reason;
+    assert.match(reason, /builtin http\.send/);
+    assert.match(reason, /policies\/README\.md/);
+    assert.doesNotMatch(reason, /unknown error|\.rego/);
+    assert.match(String(d.ok ? '' : (d.cause as Error).message), /http\.send/);
+  });
+
+  it('providedBuiltins() includes every builtin opa-wasm implements in JavaScript', () => {
+    // The SDK does not export its list; read its builtins module by path (exports forbid the subpath).
+    const require = createRequire(import.meta.url);
+    const main = require.resolve('@open-policy-agent/opa-wasm');
+    const sdk = Object.keys(require(join(dirname(main), 'builtins', 'index.js')) as Record<string, unknown>).sort();
+    assert.ok(sdk.length > 0);
+    // A superset: the gateway may add builtins of its own.
+    for (const name of sdk) assert.ok(providedBuiltins().has(name), `${name} is implemented by opa-wasm but not listed`);
   });
 });

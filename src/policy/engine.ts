@@ -4,8 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import { loadPolicyWithBuiltins } from './builtins.js';
+import { loadPolicyWithBuiltins, OPA_WASM_BUILTINS, PROVIDED_BUILTINS } from './builtins.js';
 import { parseBundle, type Bundle, type Verifier } from './bundle.js';
+import { missingBuiltins, requiredBuiltins } from './required-builtins.js';
 
 export const ENTRYPOINT_VISIBLE = 'portcullis/visible';
 export const ENTRYPOINT_DECISION = 'portcullis/decision';
@@ -16,6 +17,8 @@ export interface ActiveBundle {
   generation: number;
   sha256: string;
   activatedAt: Date;
+  /** Host builtins the policy imports that the gateway does not provide: a rule that reaches one fails (closed). */
+  missingBuiltins: string[];
 }
 
 export type EvalResult = { ok: true; value: unknown; micros: number } | { ok: false; reason: string; micros: number; cause?: unknown };
@@ -30,6 +33,11 @@ export interface PolicyEngineOptions {
   maxMemoryPages: number;
   /** When set, only bundles signed with this key are activated. */
   verifier?: Verifier;
+}
+
+/** Every host builtin the engine can satisfy (opa-wasm's own and builtins.ts'): `policy build` and activation name the others. */
+export function providedBuiltins(): ReadonlySet<string> {
+  return new Set([...OPA_WASM_BUILTINS, ...PROVIDED_BUILTINS]);
 }
 
 export class PolicyEngine {
@@ -60,7 +68,9 @@ export class PolicyEngine {
     }
     // A module that cannot evaluate an empty input would deny everything; refuse it now instead.
     policy.evaluate({ action: 'tools/list', tools: [], subject: { anonymous: true, roles: [], groups: [], scopes: [], claims: {} } }, ENTRYPOINT_VISIBLE);
-    const info: ActiveBundle = { revision: bundle.revision, generation: ++this.generation, sha256, activatedAt: new Date() };
+    // Activation still goes ahead (a rule may reach the builtin only rarely), but the watcher logs the names.
+    const missing = missingBuiltins(await requiredBuiltins(bundle.wasm), providedBuiltins());
+    const info: ActiveBundle = { revision: bundle.revision, generation: ++this.generation, sha256, activatedAt: new Date(), missingBuiltins: missing };
     this.active = { policy, info };
     return info;
   }
@@ -73,6 +83,7 @@ export class PolicyEngine {
     if (!loaded) return { ok: false, reason: 'no policy bundle loaded', micros: 0 };
     let rs: unknown;
     try {
+      // Lone surrogates in the input become U+FFFD on the way in (builtins.ts serializes it with input-text.ts).
       rs = loaded.policy.evaluate(input, entrypoint);
     } catch (err) {
       // The caller gets the kind of error without the policy's source locations; the full text goes to log and audit.
@@ -102,8 +113,14 @@ export class PolicyEngine {
   }
 }
 
+const NOT_IMPLEMENTED = /^not implemented: built-in function \d+: (\S+)/;
+
 function describeEvalError(err: unknown): string {
-  // opa-wasm throws strings as well as Errors; keep the message short and free of input data.
-  const text = typeof err === 'string' ? err : err instanceof Error ? err.message : 'unknown error';
+  // opa-wasm throws strings, Errors, and for a missing builtin a plain { message } object; keep the message short
+  // and free of input data.
+  const message = (err as { message?: unknown } | null)?.message;
+  const text = typeof err === 'string' ? err : typeof message === 'string' ? message : 'unknown error';
+  const builtin = NOT_IMPLEMENTED.exec(text)?.[1];
+  if (builtin) return `the policy calls builtin ${builtin}, which the gateway does not provide (policies/README.md §7)`;
   return text.split('\n')[0]!.slice(0, 200);
 }

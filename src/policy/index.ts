@@ -1,5 +1,5 @@
 /** Policy (stage 4): the WASM engine, bundle loading and watching, input building and decision parsing. */
-export { PolicyEngine, ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE, type ActiveBundle, type EvalResult } from './engine.js';
+export { PolicyEngine, ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE, providedBuiltins, type ActiveBundle, type EvalResult } from './engine.js';
 export { BundleWatcher, type ComponentState } from './bundle-watcher.js';
 export { parseDecision, DecisionShapeError, type Decision, type Outcome, type RedactionSpec, type MaskRule } from './decision.js';
 export { parseBundle, BundleError } from './bundle.js';

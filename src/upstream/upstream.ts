@@ -195,9 +195,10 @@ export class Upstream extends EventEmitter {
       const a = await session.request('tools/list', cursor ? { cursor } : {}, { timeoutMs: 30_000 });
       if (!a.ok) throw new Error(`tools/list refused: ${a.error.message}`);
       const r = (a.result ?? {}) as { tools?: unknown; nextCursor?: unknown };
-      const listed = r.tools ?? [];
-      if (!Array.isArray(listed)) throw new Error('tools/list answered a tools member that is not an array');
-      for (const t of listed as Tool[]) if (t && typeof t === 'object' && typeof t.name === 'string') tools.push(t);
+      // A result that is not a list fails the read, so the catalog keeps the last good list.
+      if (r.tools !== undefined && !Array.isArray(r.tools)) throw new Error('tools/list result: tools is not an array');
+      // Every entry goes on unchecked: the catalog checks each tool and the list's bounds, and logs what it drops.
+      for (const t of (r.tools ?? []) as Tool[]) tools.push(t);
       if (typeof r.nextCursor !== 'string' || r.nextCursor === '') break;
       cursor = r.nextCursor;
     }
