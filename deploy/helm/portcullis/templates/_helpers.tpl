@@ -70,6 +70,10 @@ The gateway config: .Values.config plus the fields that follow from the Kubernet
 {{- if hasKey (get $audit "spool" | default dict) "dir" }}{{ $refused = append $refused "config.audit.spool.dir (set spoolVolume.mountPath)" }}{{ end }}
 {{- if hasKey $user "metrics" }}{{ $refused = append $refused "config.metrics (set metrics.*)" }}{{ end }}
 {{- if hasKey (get $user "shutdown" | default dict) "graceSeconds" }}{{ $refused = append $refused "config.shutdown.graceSeconds (set shutdown.graceSeconds)" }}{{ end }}
+{{- $http := get $user "http" | default dict }}
+{{- if and (hasKey $http "allowedHosts") (kindIs "slice" (get $http "allowedHosts")) (empty (get $http "allowedHosts")) }}
+{{- fail "config.http.allowedHosts is an empty list: the gateway would refuse every request, probes included. Leave it unset to accept any Host, or list your host names" }}
+{{- end }}
 {{- if $refused }}{{ fail (printf "these config fields are set by the chart: %s" (join ", " $refused)) }}{{ end }}
 {{- /* set, not mergeOverwrite: a merge skips zero values (graceSeconds: 0, defaultMetrics: false). */}}
 {{- $_ := set $listen "host" .Values.listenHost }}
