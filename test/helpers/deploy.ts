@@ -74,6 +74,18 @@ export function helmTemplate(opts: { values?: string[]; set?: string[]; setJson?
   return helm(args);
 }
 
+/** NOTES.txt as `helm install --dry-run=client` prints it (client side only: no cluster is contacted). */
+export async function helmNotes(opts: { values?: string[]; setJson?: string[] } = {}): Promise<string> {
+  const args = ['install', 'portcullis', CHART, '--namespace', 'gateway', '--dry-run=client'];
+  for (const f of opts.values ?? []) args.push('--values', f);
+  for (const s of opts.setJson ?? []) args.push('--set-json', s);
+  const r = await helm(args);
+  if (r.code !== 0) throw new Error(`helm install --dry-run=client failed:\n${r.stderr}`);
+  const at = r.stdout.indexOf('\nNOTES:\n');
+  if (at < 0) throw new Error('no NOTES in the dry-run output');
+  return r.stdout.slice(at + 8);
+}
+
 export interface KubeconformSummary {
   valid: number;
   invalid: number;

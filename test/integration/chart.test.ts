@@ -13,6 +13,7 @@ import {
   K8S_VERSIONS,
   byKind,
   helm,
+  helmNotes,
   helmTemplate,
   kubeconform,
   one,
@@ -195,6 +196,8 @@ describe('Helm chart', () => {
       assert.equal(cfgMount.mountPath, '/etc/portcullis');
       assert.equal(cfgMount.readOnly, true);
       const volumes = new Map<string, Manifest>(pod.volumes.map((v: Manifest) => [v.name, v]));
+      // Values merge maps: a volume must not end up with two sources (emptyDir from the defaults plus the user's).
+      for (const v of pod.volumes as Manifest[]) assert.equal(Object.keys(v).length, 2, `volume ${v.name}: ${JSON.stringify(v)}`);
       assert.equal(volumes.get(cfgMount.name)!.configMap.name, one(get().manifests, 'ConfigMap').metadata.name);
       const bundleMount = mountFor(container, config.policy.bundle)!;
       assert.equal(bundleMount.name, 'bundle');
@@ -256,6 +259,24 @@ describe('Helm chart', () => {
       assert.equal(v.code, 0, `${name}:\n${v.stdout}\n${v.stderr}`);
       assert.match(v.stdout, /valid/);
     }
+  });
+
+  it('NOTES warn about what breaks with several replicas, and say nothing of it for the production example', async () => {
+    const [plain, memoryStores, production] = await Promise.all([
+      helmNotes(),
+      helmNotes({ setJson: ['config.approvals={}', 'config.quotas={"buckets":{}}'] }),
+      helmNotes({ values: [EVERYTHING_ON] }),
+    ]);
+    assert.match(plain, /WARNING: config\.servers is empty/);
+    assert.match(plain, /placeholder identity provider/);
+    assert.match(plain, /terminationGracePeriodSeconds 25/);
+    assert.doesNotMatch(plain, /approvals\.store/);
+    assert.match(memoryStores, /WARNING: more than one replica with approvals\.store\.kind memory/);
+    assert.match(memoryStores, /WARNING: more than one replica with quotas\.store memory/);
+    assert.match(memoryStores, /NOTE: approvals\.console\.sessionKeyEnv is unset/);
+    assert.doesNotMatch(production, /WARNING|NOTE:/);
+    assert.match(production, /https:\/\/portcullis\.gateway\.svc:443\/mcp/);
+    assert.match(production, /-H 'Host: mcp\.example\.com'/);
   });
 
   it('refuses, naming the value, a config that the chart would contradict or could not provide', async () => {
