@@ -3,7 +3,7 @@
  * and reading the rendered manifests. Every tool runs as a real process; nothing here talks to a cluster.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -54,6 +54,7 @@ export function run(cmd: string, args: string[], opts: { input?: string; env?: N
 
 // helm keeps a cache, config and data dir; point them at a temp dir so a test run leaves nothing in $HOME.
 const helmHome = mkdtempSync(join(tmpdir(), 'portcullis-helm-'));
+process.on('exit', () => rmSync(helmHome, { recursive: true, force: true }));
 const helmEnv: NodeJS.ProcessEnv = {
   ...process.env,
   HELM_CACHE_HOME: join(helmHome, 'cache'),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
 import { CHART } from '../helpers/deploy.js';
@@ -135,7 +135,7 @@ describe('Dockerfile', () => {
       for (const i of ops(depsStage, 'COPY')) for (const src of copyParts(i).sources) inputs.update(readFileSync(join(ROOT, src)));
       const deps = join(ROOT, '.run', 'dockerfile-deps', inputs.digest('hex').slice(0, 16));
       if (!existsSync(join(deps, '.complete'))) {
-        rmSync(deps, { recursive: true, force: true });
+        rmSync(dirname(deps), { recursive: true, force: true }); // earlier inputs' installs too
         mkdirSync(deps, { recursive: true });
         for (const i of ops(depsStage, 'COPY')) for (const src of copyParts(i).sources) cpSync(join(ROOT, src), join(deps, src));
         for (const r of ops(depsStage, 'RUN')) execSync(r.args, { cwd: deps, stdio: 'pipe', env: { ...process.env, npm_config_prefer_offline: 'true' } });
