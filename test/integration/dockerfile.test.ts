@@ -4,7 +4,7 @@
 // stage's outputs as scripts/setup.sh builds them), then served by the real gateway on a read-only root filesystem
 // as the image's numeric user, with only the declared volumes writable.
 import assert from 'node:assert/strict';
-import { execSync } from 'node:child_process';
+import { execSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
@@ -215,7 +215,14 @@ describe('Dockerfile', () => {
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
       });
       assert.equal(res.status, 200, await res.text());
+      // The HEALTHCHECK command itself, as Docker would run it (its URL pointed at this port): healthy now, unhealthy after.
+      const healthcheck = () => {
+        const [cmd, ...args] = last(runtime, 'HEALTHCHECK').words;
+        return spawnSync(cmd === 'node' ? process.execPath : cmd!, args, { env: { PORTCULLIS_HEALTH_URL: `${g.base}/healthz` }, timeout: 10_000 }).status;
+      };
+      assert.equal(healthcheck(), 0);
       const { code, signal } = await g.stop();
+      assert.equal(healthcheck(), 1);
       assert.equal(signal, null, g.stderr());
       assert.equal(code, 0, g.stderr());
       assert.doesNotMatch(g.stderr(), /EROFS|EACCES|read-only file system|permission denied/i);
