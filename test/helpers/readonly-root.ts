@@ -16,6 +16,8 @@ export interface ReadOnlyRootOptions {
   files: Record<string, string>;
   /** Directories under /var/lib that get a writable tmpfs owned by uid:gid (audit, spool). */
   writable: string[];
+  /** Directories under /var/lib bind-mounted read-only from a host directory, which the test may keep changing (a ConfigMap volume). */
+  binds?: Record<string, string>;
   uid: number;
   gid: number;
   /** The application directory (dist/main.js, node_modules, package.json); default the repository. */
@@ -34,7 +36,7 @@ export interface ReadOnlyRootGateway {
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export async function readOnlyRootGateway(o: ReadOnlyRootOptions): Promise<ReadOnlyRootGateway> {
-  for (const p of [...Object.keys(o.files), ...o.writable]) {
+  for (const p of [...Object.keys(o.files), ...o.writable, ...Object.keys(o.binds ?? {})]) {
     if (!p.startsWith('/etc/portcullis/') && !p.startsWith('/var/lib/')) throw new Error(`${p}: only /etc/portcullis/* and /var/lib/* are prepared`);
   }
   if (!Number.isInteger(o.uid) || !Number.isInteger(o.gid) || o.uid <= 0) throw new Error('uid and gid must be positive integers');
@@ -50,6 +52,7 @@ export async function readOnlyRootGateway(o: ReadOnlyRootOptions): Promise<ReadO
   ];
   for (const [dest, src] of Object.entries(o.files)) lines.push(`mkdir -p ${sh(dirname(dest))}`, `cp ${sh(src)} ${sh(dest)}`);
   for (const d of o.writable) lines.push(`mkdir -p ${sh(d)}`, `mount -t tmpfs -o size=64m,mode=0700,uid=${o.uid},gid=${o.gid} tmpfs ${sh(d)}`);
+  for (const [d, src] of Object.entries(o.binds ?? {})) lines.push(`mkdir -p ${sh(d)}`, `mount --bind ${sh(src)} ${sh(d)}`, `mount -o remount,bind,ro ${sh(d)}`);
   // An app dir under the host's /tmp would vanish under the fresh /tmp: bind it to a path of its own first, read-only.
   const app = o.appDir ? '/var/lib/.app' : ROOT;
   if (o.appDir) lines.push(`mkdir -p ${app}`, `mount --bind ${sh(o.appDir)} ${app}`, `mount -o remount,bind,ro ${app}`);

@@ -3,7 +3,7 @@
 // gateway needs (security context, probes, shutdown timing, volumes, secrets), and the rendered config accepted by
 // `portcullis validate` and served by the real gateway on a read-only root filesystem as the image's non-root user.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -22,8 +22,8 @@ import {
   CHART,
   type Manifest,
 } from '../helpers/deploy.js';
-import { buildBundle } from '../helpers/bundles.js';
 import { EXAMPLE_POLICIES, tempDir } from '../helpers/paths.js';
+import { waitFor } from '../helpers/process.js';
 import { Scope } from '../helpers/scope.js';
 import { createIssuer } from '../helpers/tokens.js';
 import { readOnlyRootGateway } from '../helpers/readonly-root.js';
@@ -77,13 +77,22 @@ describe('Helm chart', () => {
   let dir: string;
   let base: Rendered;
   let full: Rendered;
+  let revA: string;
+  let revB: string;
 
   before(async () => {
     requireTools();
     const t = tempDir();
     dir = t.dir;
     scope.defer(null, t.cleanup);
-    [base, full] = await Promise.all([render([]), render([EVERYTHING_ON])]);
+    // Two revisions of the example policy, for the served-config tests (built alongside the renders: OPA is slow).
+    const build = async (rev: string) => {
+      const out = join(dir, `${rev}.tar.gz`);
+      const r = await runCli(['policy', 'build', EXAMPLE_POLICIES, '-o', out, '--revision', rev], 120_000);
+      assert.equal(r.code, 0, r.stderr);
+      return out;
+    };
+    [base, full, revA, revB] = await Promise.all([render([]), render([EVERYTHING_ON]), build('rev-a'), build('rev-b')]);
   });
   after(() => scope.close());
 
@@ -308,11 +317,10 @@ describe('Helm chart', () => {
     cfg.listen = { ...cfg.listen, host: '127.0.0.1', port: 0 };
     cfg.metrics.listen = { host: '127.0.0.1', port: 0 };
     cfg.auth = { ...cfg.auth, jwks: { file: '/etc/portcullis/jwks.json' } };
-    const bundle = buildBundle(EXAMPLE_POLICIES, join(dir, 'policy.tar.gz'));
     copyFileSync(issuer.jwksFile, join(dir, 'jwks-for-ro.json'));
     const g = await readOnlyRootGateway({
       config: stringify(cfg),
-      files: { '/etc/portcullis/jwks.json': join(dir, 'jwks-for-ro.json'), [cfg.policy.bundle]: bundle },
+      files: { '/etc/portcullis/jwks.json': join(dir, 'jwks-for-ro.json'), [cfg.policy.bundle]: revA },
       writable: [cfg.audit.file.replace(/\/[^/]+$/, ''), cfg.audit.spool.dir],
       uid: base.pod.securityContext.runAsUser,
       gid: base.pod.securityContext.runAsGroup,
@@ -321,7 +329,9 @@ describe('Helm chart', () => {
     const health = await fetch(`${g.base}/healthz`);
     assert.equal(health.status, 200);
     const ready = await fetch(`${g.base}/readyz`);
-    assert.equal(ready.status, 200, await ready.text());
+    const readyText = await ready.text();
+    assert.equal(ready.status, 200, readyText);
+    assert.equal((JSON.parse(readyText) as { bundle: { revision: string } }).bundle.revision, 'rev-a', 'the bundle at config policy.bundle');
     const metrics = await fetch(`${g.metricsUrl}`);
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /^# HELP /m);
@@ -329,6 +339,48 @@ describe('Helm chart', () => {
     assert.equal(signal, null, g.stderr());
     assert.equal(code, 0, g.stderr());
     assert.doesNotMatch(g.stderr(), /EROFS|EACCES|read-only file system/i);
-    assert.ok(existsSync(bundle));
+  });
+
+  it('bundle.source configMap: a new bundle in the ConfigMap is hot-loaded without a restart', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root for a private mount namespace (unshare) and setpriv');
+    const cm = await helmTemplate({ set: ['bundle.source=configMap', 'bundle.configMap.name=policy'] });
+    assert.equal(cm.code, 0, cm.stderr);
+    const manifests = parseManifests(cm.stdout);
+    const pod = one(manifests, 'Deployment').spec.template.spec;
+    const config = parseYaml(one(manifests, 'ConfigMap').data['portcullis.yaml']) as Manifest;
+    const volume = pod.volumes.find((v: Manifest) => v.name === 'bundle');
+    assert.deepEqual(volume.configMap, { name: 'policy', items: [{ key: 'policy.tar.gz', path: 'policy.tar.gz' }] });
+    // The kubelet's layout for a ConfigMap volume: a timestamped directory, a ..data symlink to it, and each item as
+    // a symlink through ..data. An update writes a new directory and renames a new ..data over the old one.
+    const volumeDir = join(dir, 'configmap-volume');
+    const publish = (generation: string, bundleFile: string) => {
+      mkdirSync(join(volumeDir, `..${generation}`), { recursive: true });
+      copyFileSync(bundleFile, join(volumeDir, `..${generation}`, 'policy.tar.gz'));
+      symlinkSync(`..${generation}`, join(volumeDir, '..data_tmp'));
+      renameSync(join(volumeDir, '..data_tmp'), join(volumeDir, '..data'));
+      if (!existsSync(join(volumeDir, 'policy.tar.gz'))) symlinkSync('..data/policy.tar.gz', join(volumeDir, 'policy.tar.gz'));
+    };
+    publish('2026_01_01_00_00_00.1', revA);
+    const issuer = await createIssuer(dir);
+    copyFileSync(issuer.jwksFile, join(dir, 'jwks-cm.json'));
+    const cfg = structuredClone(config);
+    cfg.listen = { ...cfg.listen, host: '127.0.0.1', port: 0 };
+    cfg.metrics.listen = { host: '127.0.0.1', port: 0 };
+    cfg.auth = { ...cfg.auth, jwks: { file: '/etc/portcullis/jwks.json' } };
+    const g = await readOnlyRootGateway({
+      config: stringify(cfg),
+      files: { '/etc/portcullis/jwks.json': join(dir, 'jwks-cm.json') },
+      writable: [cfg.audit.file.replace(/\/[^/]+$/, ''), cfg.audit.spool.dir],
+      binds: { [VALUES.bundle.mountPath]: volumeDir },
+      uid: pod.securityContext.runAsUser,
+      gid: pod.securityContext.runAsGroup,
+    });
+    scope.defer(g, (x) => x.stop());
+    const revision = async () => ((await (await fetch(`${g.base}/readyz`)).json()) as { bundle?: { revision?: string } }).bundle?.revision;
+    assert.equal(await revision(), 'rev-a');
+    publish('2026_01_01_00_01_00.2', revB);
+    await waitFor(async () => (await revision()) === 'rev-b', 'the gateway to load rev-b', 10_000, 100);
+    const { code } = await g.stop();
+    assert.equal(code, 0, g.stderr());
   });
 });
