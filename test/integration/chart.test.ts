@@ -296,6 +296,8 @@ describe('Helm chart', () => {
       [['config.policy.bundle=/x.tar.gz'], /config\.policy\.bundle/],
       [['config.audit.hmacKeyEnv=AUDIT_KEY'], /neither secretEnv nor env provides: AUDIT_KEY/],
       [['secretEnv.AUDIT_KEY.key=k', 'config.audit.hmacKeyEnv=AUDIT_KEY'], /secretEnv\.AUDIT_KEY: set its secretName or existingSecret/],
+      [[], /neither secretEnv nor env provides: VAULT_ADDR, VAULT_TOKEN/, ['config.vault={"auth":{"method":"token"}}']],
+      [['env.VAULT_ADDR=https://vault:8200'], /neither secretEnv nor env provides: VAULT_TOKEN$/m, ['config.vault={"auth":{"method":"token"}}']],
       [['bundle.source=configMap'], /bundle\.source configMap needs bundle\.configMap\.name/],
       [['bundle.source=s3'], /bundle\.source must be initContainer, configMap or persistentVolumeClaim/],
     ];

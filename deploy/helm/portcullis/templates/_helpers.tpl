@@ -122,11 +122,19 @@ secretIdEnv, ...) and the values of decisionLogs.headersEnv. Walks maps and list
 {{- define "portcullis.checkEnvRefs" -}}
 {{- $provided := concat (keys (.Values.secretEnv | default dict)) (keys (.Values.env | default dict)) }}
 {{- $missing := list }}
-{{- range $name := splitList "\n" (include "portcullis.envRefs" (.Values.config | default dict)) }}
+{{- $refs := splitList "\n" (include "portcullis.envRefs" (.Values.config | default dict)) }}
+{{- /* The vault section's defaults read the environment too (VAULT_ADDR; VAULT_TOKEN for the token method). */}}
+{{- $vault := get (.Values.config | default dict) "vault" | default dict }}
+{{- if $vault }}
+{{- $vaultAuth := get $vault "auth" | default dict }}
+{{- if and (not (get $vault "address")) (not (has "BAO_ADDR" $provided)) }}{{ $refs = append $refs "VAULT_ADDR" }}{{ end }}
+{{- if and (eq (get $vaultAuth "method") "token") (not (get $vaultAuth "tokenFile")) (not (get $vaultAuth "tokenEnv")) }}{{ $refs = append $refs "VAULT_TOKEN" }}{{ end }}
+{{- end }}
+{{- range $name := $refs }}
 {{- if and $name (not (has $name $provided)) }}{{ $missing = append $missing $name }}{{ end }}
 {{- end }}
 {{- if $missing }}
-{{- fail (printf "config names environment variables that neither secretEnv nor env provides: %s" (join ", " (uniq $missing))) }}
+{{- fail (printf "config needs environment variables that neither secretEnv nor env provides: %s" (join ", " (uniq $missing))) }}
 {{- end }}
 {{- end }}
 
