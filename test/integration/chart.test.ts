@@ -19,10 +19,11 @@ import {
   one,
   parseManifests,
   requireTools,
+  run,
   CHART,
   type Manifest,
 } from '../helpers/deploy.js';
-import { EXAMPLE_POLICIES, tempDir } from '../helpers/paths.js';
+import { CLI, EXAMPLE_POLICIES, tempDir } from '../helpers/paths.js';
 import { waitFor } from '../helpers/process.js';
 import { Scope } from '../helpers/scope.js';
 import { createIssuer } from '../helpers/tokens.js';
@@ -260,11 +261,16 @@ describe('Helm chart', () => {
     assert.doesNotMatch(text, /kind: Secret\b/, 'the chart references Secrets, it never creates one');
   });
 
-  it('the rendered configs pass `portcullis validate`', async () => {
+  it('the rendered configs pass `portcullis validate`, in the environment the pod gets', async () => {
     for (const [name, r] of [['default', base], ['everything-on', full]] as const) {
       const file = join(dir, `${name}.yaml`);
       writeFileSync(file, r.configText);
-      const v = await runCli(['validate', '--config', file]);
+      // The container's env as Kubernetes would set it, each Secret key standing in for its value.
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+      for (const e of (r.container.env ?? []) as Manifest[]) {
+        env[e.name] = e.value ?? `placeholder-for-${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`;
+      }
+      const v = await run(process.execPath, [CLI, 'validate', '--config', file], { env });
       assert.equal(v.code, 0, `${name}:\n${v.stdout}\n${v.stderr}`);
       assert.match(v.stdout, /valid/);
     }
@@ -298,6 +304,7 @@ describe('Helm chart', () => {
       [['secretEnv.AUDIT_KEY.key=k', 'config.audit.hmacKeyEnv=AUDIT_KEY'], /secretEnv\.AUDIT_KEY: set its secretName or existingSecret/],
       [[], /neither secretEnv nor env provides: VAULT_ADDR, VAULT_TOKEN/, ['config.vault={"auth":{"method":"token"}}']],
       [['env.VAULT_ADDR=https://vault:8200'], /neither secretEnv nor env provides: VAULT_TOKEN$/m, ['config.vault={"auth":{"method":"token"}}']],
+      [['metrics.bearerTokenEnv=SCRAPE_TOKEN'], /neither secretEnv nor env provides: SCRAPE_TOKEN/],
       [['bundle.source=configMap'], /bundle\.source configMap needs bundle\.configMap\.name/],
       [['bundle.source=s3'], /bundle\.source must be initContainer, configMap or persistentVolumeClaim/],
     ];

@@ -94,6 +94,7 @@ The gateway config: .Values.config plus the fields that follow from the Kubernet
 {{- $_ = set $user "shutdown" $shutdown }}
 {{- if .Values.metrics.enabled }}
 {{- $_ = set $user "metrics" (dict "enabled" true "path" .Values.metrics.path "defaultMetrics" .Values.metrics.defaultMetrics "listen" (dict "host" .Values.listenHost "port" (int .Values.metrics.port))) }}
+{{- with .Values.metrics.bearerTokenEnv }}{{ $_ = set $user.metrics "bearerTokenEnv" . }}{{ end }}
 {{- end }}
 {{- toYaml $user }}
 {{- end }}
@@ -122,7 +123,8 @@ secretIdEnv, ...) and the values of decisionLogs.headersEnv. Walks maps and list
 {{- define "portcullis.checkEnvRefs" -}}
 {{- $provided := concat (keys (.Values.secretEnv | default dict)) (keys (.Values.env | default dict)) }}
 {{- $missing := list }}
-{{- $refs := splitList "\n" (include "portcullis.envRefs" (.Values.config | default dict)) }}
+{{- /* The final config, so that fields the chart sets (metrics.bearerTokenEnv) are checked too. */}}
+{{- $refs := splitList "\n" (include "portcullis.envRefs" (include "portcullis.config" . | fromYaml)) }}
 {{- /* The vault section's defaults read the environment too (VAULT_ADDR; VAULT_TOKEN for the token method). */}}
 {{- $vault := get (.Values.config | default dict) "vault" | default dict }}
 {{- if $vault }}
