@@ -1,7 +1,7 @@
 // In-process policy micro-benchmarks on the built gateway code (dist/): one tools/call decision and one tools/list
 // visibility decision over 1,000 tools, on the RBAC bundle from policies/ and on the allow-all bundle.
 //
-//   node test/bench/micro.mjs '<json>'    json: {rbacBundle, allowAllBundle, decisionIters, visibleIters}
+//   node test/bench/micro.mjs '<json>'    json: {rbacBundle, allowAllBundle, regexBundles: [{name, file}], decisionIters, visibleIters}
 // Prints "RESULT <json>" as its last line.
 import { readFileSync } from 'node:fs';
 import { PolicyEngine, createAuthorizer, ENTRYPOINT_DECISION, ENTRYPOINT_VISIBLE } from '../../dist/policy/index.js';
@@ -120,6 +120,20 @@ for (const [name, engine, bytes, iters] of [
   if (sample?.outcome !== 'allow') throw new Error(`${name}: expected allow, got ${JSON.stringify(sample)}`);
   const stats = timeLoop(iters, Math.min(1000, iters), (i) => engine.evaluate(ENTRYPOINT_DECISION, inputs[i & 63]));
   rows.push({ name, kind: 'decision', inputBytes: JSON.stringify(inputs[0]).length, ...stats });
+}
+
+// regex.match in a decision (test/bench/policies-regex): the same ~1 KB inputs on bundles that differ only in their
+// patterns. `regex, 1 pattern` − `allow-all` is what two regex.match calls cost a decision; `8 same` − `1` is seven more
+// matches of an already compiled pattern; `8 distinct` − `8 same` is seven more pattern compilations. opa-wasm keeps its
+// compiled RE2 patterns in a cache that lives on the Wasm heap, and every evaluate() resets that heap, so a pattern is
+// compiled again on every decision (see test/bench/README.md, "regex.match").
+for (const { name, file } of cfg.regexBundles ?? []) {
+  const engine = await engineFor(file);
+  const inputs = Array.from({ length: 64 }, (_, i) => decisionInput(1024, i));
+  const sample = checkOk(engine.evaluate(ENTRYPOINT_DECISION, inputs[0]), name);
+  if (sample?.outcome !== 'allow') throw new Error(`${name}: expected allow, got ${JSON.stringify(sample)}`);
+  const stats = timeLoop(cfg.decisionIters, Math.min(1000, cfg.decisionIters), (i) => engine.evaluate(ENTRYPOINT_DECISION, inputs[i & 63]));
+  rows.push({ name, kind: 'regex', inputBytes: JSON.stringify(inputs[0]).length, ...stats });
 }
 
 // The whole authorizer.decide(): input building + evaluate + parseDecision (what the call pipeline pays).
