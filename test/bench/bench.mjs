@@ -497,14 +497,24 @@ async function main() {
     const lines = readFileSync(gateways.B.auditFile, 'utf8').split('\n').filter(Boolean);
     let valid = 0;
     let calls = 0;
+    // The gateway's own timings of each tools/call (its audit record): the decision as the gateway sees it, under
+    // load, next to the in-process micro-benchmark; and total − upstream, the time the call spent in the gateway.
+    const policyMs = [];
+    const ownMs = [];
     for (const l of lines) {
       try {
         const rec = JSON.parse(l);
         if (rec && typeof rec === 'object') valid++;
-        if (rec?.action === 'tools/call') calls++;
+        if (rec?.action === 'tools/call') {
+          calls++;
+          const lat = rec.latency_ms ?? {};
+          if (typeof lat.policy === 'number') policyMs.push(lat.policy);
+          if (typeof lat.total === 'number' && typeof lat.upstream === 'number') ownMs.push(lat.total - lat.upstream);
+        }
       } catch {}
     }
-    report.audit = { file: 'gateway-B', lines: lines.length, jsonRecords: valid, toolsCallRecords: calls, sample: lines[0]?.slice(0, 200) };
+    const pq = (arr) => (arr.length ? { n: arr.length, p50: summarize(arr).p50, p99: summarize(arr).p99 } : null);
+    report.audit = { file: 'gateway-B', lines: lines.length, jsonRecords: valid, toolsCallRecords: calls, policyMs: pq(policyMs), gatewayOwnMs: pq(ownMs), sample: lines[0]?.slice(0, 200) };
   }
   computeTargets();
 }
@@ -790,6 +800,9 @@ function markdown() {
   if (r.audit) {
     L.push(`Audit: gateway B wrote ${r.audit.lines} lines, ${r.audit.jsonRecords} of them JSON records (${r.audit.toolsCallRecords} tools/call).` +
       (r.audit.jsonRecords < r.audit.lines ? ` **Audit lines that are not JSON records, e.g. \`${r.audit.sample}\`: the audit sink is broken, and B under-counts its cost.**` : ''));
+    const a = r.audit;
+    if (a.policyMs) L.push(`Gateway B's own timings of its tools/call records (all cells, from the audit trail): decision p50 ${f(a.policyMs.p50 * 1000, 0)} µs, p99 ${f(a.policyMs.p99 * 1000, 0)} µs; ` +
+      (a.gatewayOwnMs ? `time in the gateway (total − upstream) p50 ${f(a.gatewayOwnMs.p50)} ms, p99 ${f(a.gatewayOwnMs.p99)} ms.` : ''));
   }
   L.push('');
   if (r.profile) {
