@@ -1,5 +1,6 @@
 // The side-by-side benchmark (shared/performance.md §4): the same SDK echo upstream and the same SDK client, direct (A),
-// through Portcullis with the RBAC bundle (B) and with the allow-all bundle (B0), and through npm mcp-proxy over STDIO (C).
+// through Portcullis with the RBAC bundle (B) and with the allow-all bundle (B0), through npm mcp-proxy over STDIO (C),
+// and through a bare Node reverse proxy (F, the floor: what any HTTP hop costs, test/bench/floor-proxy.mjs).
 // Reports ratios against A measured in the same run; asserts nothing. See test/bench/README.md.
 //
 //   node --expose-gc test/bench/bench.mjs        (normally via `npm run bench`, which builds first)
@@ -47,15 +48,30 @@ const P = {
   maxForeign: num('BENCH_MAX_FOREIGN', 0.25, 0.25),
   retries: num('BENCH_RETRIES', 2, 0),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,8,32').split(',').map((s) => Number(s.trim())).filter((n) => n > 0),
-  arms: (process.env.BENCH_ARMS ?? 'A,B,B0,C').split(',').map((s) => s.trim()).filter(Boolean),
+  arms: (process.env.BENCH_ARMS ?? 'A,F,B,B0,C').split(',').map((s) => s.trim()).filter(Boolean),
   profile: process.env.BENCH_PROFILE ?? 'auto', // auto: profile B at C=8 when a target is missed (not in quick mode)
+  // The profiled cell runs its own, longer, call count: a few hundred calls give too few samples to rank functions.
+  profileCalls: num('BENCH_PROFILE_CALLS', 3000, 2000),
 };
 const ARM_INFO = {
   A: 'direct to the upstream (SDK echo server, Streamable HTTP, JSON responses)',
   B: 'Portcullis /mcp/<id>: JWT (RS256, JWKS file), RBAC bundle from policies/, audit to a file',
   B0: 'Portcullis /mcp/<id>: same as B with the allow-all bundle (policies-allow-all/)',
   C: 'npm mcp-proxy 6.7.19 (--server stream --no-eventStore --apiKey) over STDIO to the same tools',
+  F: 'the floor: bare Node reverse proxy (http.createServer + undici Pool, streams request and response, every header passed; no MCP logic, no auth)',
 };
+// The speed targets of the request-core issue (item 6), printed next to the figures. `ahead of mcp-proxy` means more
+// calls/s and a lower p50 than C in the same tools/call cell.
+const SPEED = {
+  addedP50C1Ms: 1.2,
+  rpsVsDirect: 0.8,
+  gatewayCpuMsC8: 0.6,
+  regexDecisionP99Us: 100,
+};
+// Argument patterns for the regex.match micro-benchmark (test/bench/policies-regex). Every one matches the
+// micro-benchmark's argument text ("call 000123 xxx…"), so every variant allows and evaluates all of its patterns.
+const REGEX_BOUNDED_DESCRIPTION = "^[A-Z][A-Za-z0-9 ,.'-]{0,200}$";
+const REGEX_DISTINCT = ['^call [0-9]{6}( x*)?$', '^call ', '[0-9]{6}', 'x*$', '^c[a-z]+ \\d+', '(call|dial|ring) [0-9]+', '^[a-z]+ [0-9]+ ?x*$', '\\d{3}\\d{3}'];
 
 const OUT = join(ROOT, '.run/bench');
 const LOGS = join(OUT, 'logs');
@@ -255,6 +271,25 @@ async function main() {
   const allowAllBundle = join(TMP, 'allow-all.tar.gz');
   buildBundle('policies', rbacBundle, 'bench-rbac');
   buildBundle('policies-allow-all', allowAllBundle, 'bench-allow-all');
+  // regex.match variants: one policy file, patterns from data.json (see micro.mjs for what each difference measures).
+  const regexBase = JSON.parse(readFileSync('test/bench/policies-regex/data.json', 'utf8')).bench;
+  const regexBundles = [
+    ['decision, regex.match bundle, description + 1 argument pattern, 1 KB input (engine.evaluate)', 'regex-1', regexBase.argument_patterns],
+    ['decision, regex.match bundle, description + the same argument pattern 8 times (engine.evaluate)', 'regex-8same', Array(8).fill(regexBase.argument_patterns[0])],
+    ['decision, regex.match bundle, description + 8 distinct argument patterns (engine.evaluate)', 'regex-8distinct', REGEX_DISTINCT],
+    // The same as regex-1 with a bounded repetition {0,200} in the description pattern instead of *, as
+    // policies/README.md recommends for redaction patterns: it matches the same strings in the same time once compiled,
+    // so any difference to regex-1 is compilation, paid again on every decision.
+    ['decision, regex.match bundle, description pattern with {0,200} + 1 argument pattern (engine.evaluate)', 'regex-bounded', regexBase.argument_patterns, REGEX_BOUNDED_DESCRIPTION],
+  ].map(([name, id, patterns, description = regexBase.description_pattern]) => {
+    const dir = join(TMP, id);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'regex.rego'), readFileSync('test/bench/policies-regex/regex.rego'));
+    writeFileSync(join(dir, 'data.json'), JSON.stringify({ bench: { description_pattern: description, argument_patterns: patterns } }));
+    const file = join(TMP, `${id}.tar.gz`);
+    buildBundle(dir, file, `bench-${id}`);
+    return { name, file };
+  });
   const jwksFile = join(TMP, 'jwks.json');
   const token = await makeJwt(jwksFile, { roles: ['engineer'] });
   const authHeaders = { Authorization: `Bearer ${token}` };
@@ -264,7 +299,7 @@ async function main() {
     log('micro-benchmarks: policy decision and visibility');
     const m0 = machineTicks();
     const w0 = performance.now();
-    const m = await startProcess('micro', NODE, ['test/bench/micro.mjs', JSON.stringify({ rbacBundle, allowAllBundle, decisionIters: P.decisionIters, visibleIters: P.visibleIters })], {
+    const m = await startProcess('micro', NODE, ['test/bench/micro.mjs', JSON.stringify({ rbacBundle, allowAllBundle, regexBundles, decisionIters: P.decisionIters, visibleIters: P.visibleIters })], {
       logFile: join(LOGS, 'micro.log'),
     });
     await m.exitedPromise;
@@ -352,8 +387,20 @@ async function main() {
     proxy.upstreamPids = descendants(proxy.pid);
   }
 
+  // The floor: a bare reverse proxy in front of the same upstream, started like the other hops.
+  let floor = null;
+  if (P.arms.includes('F')) {
+    floor = await startProcess('floor-proxy', NODE, ['test/bench/floor-proxy.mjs', '--port', '0', '--upstream', upUrl], {
+      ready: /READY (\d+)/,
+      logFile: join(LOGS, 'floor-proxy.log'),
+    });
+    longRunning.push(floor);
+    floor.url = `http://127.0.0.1:${floor.match[1]}/mcp`;
+  }
+
   const armTarget = {
     A: () => ({ url: upUrl, headers: {}, hopPids: [], upstreamPids: [up.pid] }),
+    F: () => ({ url: floor.url, headers: {}, hopPids: [floor.pid], upstreamPids: [up.pid] }),
     B: () => ({ url: `${gateways.B.url}/echo`, headers: authHeaders, hopPids: [gateways.B.pid], upstreamPids: [up.pid] }),
     B0: () => ({ url: `${gateways.B0.url}/echo`, headers: authHeaders, hopPids: [gateways.B0.pid], upstreamPids: [up.pid] }),
     C: () => ({ url: proxyUrl, headers: { 'x-api-key': apiKey }, hopPids: [proxy.pid], upstreamPids: proxy.upstreamPids }),
@@ -450,14 +497,24 @@ async function main() {
     const lines = readFileSync(gateways.B.auditFile, 'utf8').split('\n').filter(Boolean);
     let valid = 0;
     let calls = 0;
+    // The gateway's own timings of each tools/call (its audit record): the decision as the gateway sees it, under
+    // load, next to the in-process micro-benchmark; and total − upstream, the time the call spent in the gateway.
+    const policyMs = [];
+    const ownMs = [];
     for (const l of lines) {
       try {
         const rec = JSON.parse(l);
         if (rec && typeof rec === 'object') valid++;
-        if (rec?.action === 'tools/call') calls++;
+        if (rec?.action === 'tools/call') {
+          calls++;
+          const lat = rec.latency_ms ?? {};
+          if (typeof lat.policy === 'number') policyMs.push(lat.policy);
+          if (typeof lat.total === 'number' && typeof lat.upstream === 'number') ownMs.push(lat.total - lat.upstream);
+        }
       } catch {}
     }
-    report.audit = { file: 'gateway-B', lines: lines.length, jsonRecords: valid, toolsCallRecords: calls, sample: lines[0]?.slice(0, 200) };
+    const pq = (arr) => (arr.length ? { n: arr.length, p50: summarize(arr).p50, p99: summarize(arr).p99 } : null);
+    report.audit = { file: 'gateway-B', lines: lines.length, jsonRecords: valid, toolsCallRecords: calls, policyMs: pq(policyMs), gatewayOwnMs: pq(ownMs), sample: lines[0]?.slice(0, 200) };
   }
   computeTargets();
 }
@@ -505,18 +562,34 @@ function computeTargets() {
   const A1 = cellOf('A', 1);
   const B1 = cellOf('B', 1);
   const B01 = cellOf('B0', 1);
-  add(T, 'added-p50-c1', 'tools/call C=1: added p50, B − A', '≤ 1.0 ms', A1 && B1 ? B1.p50 - A1.p50 : null, 'ms', (v) => v <= 1.0);
+  add(T, 'added-p50-c1', 'tools/call C=1: added p50, B − A', `≤ ${SPEED.addedP50C1Ms} ms`, A1 && B1 ? B1.p50 - A1.p50 : null, 'ms', (v) => v <= SPEED.addedP50C1Ms);
   add(T, 'p99-c1', 'tools/call C=1: p99, B / A', '≤ 2.5×', A1 && B1 ? B1.p99 / A1.p99 : null, '×', (v) => v <= 2.5);
   for (const c of [8, 32]) {
     const a = cellOf('A', c);
     const b = cellOf('B', c);
-    add(T, `rps-c${c}`, `tools/call C=${c}: throughput, B / A`, '≥ 0.7×', a && b ? b.rps / a.rps : null, '×', (v) => v >= 0.7);
+    add(T, `rps-c${c}`, `tools/call C=${c}: throughput, B / A`, `≥ ${SPEED.rpsVsDirect}×`, a && b ? b.rps / a.rps : null, '×', (v) => v >= SPEED.rpsVsDirect);
   }
+  for (const c of P.concurrency) {
+    const b = cellOf('B', c);
+    const m = cellOf('C', c);
+    T.push({
+      id: `ahead-of-mcp-proxy-c${c}`,
+      what: `tools/call C=${c}: ahead of npm mcp-proxy (B calls/s / C, B p50 / C)`,
+      target: '> 1×, < 1×',
+      value: b && m ? `${(b.rps / m.rps).toFixed(2)}×, ${(b.p50 / m.p50).toFixed(2)}×` : null,
+      unit: '',
+      status: b && m ? (b.rps > m.rps && b.p50 < m.p50 ? 'PASS' : 'MISS') : 'n/a',
+    });
+  }
+  const B8 = cellOf('B', 8);
+  add(T, 'gateway-cpu-c8', 'tools/call C=8: gateway CPU per call (B, /proc)', `≤ ${SPEED.gatewayCpuMsC8} ms`, B8?.cpuMsPerCall.hop ?? null, 'ms', (v) => v <= SPEED.gatewayCpuMsC8);
   const la = report.lists.find((l) => l.arm === 'A');
   const lb = report.lists.find((l) => l.arm === 'B');
-  add(T, 'list-p50', `tools/list ${P.listTools} tools C=1: p50, B / A`, '≤ 1.0×', la && lb ? lb.p50 / la.p50 : null, '×', (v) => v <= 1.0);
+  add(T, 'list-p50', `tools/list ${P.listTools} tools C=1: p50, B / A (faster than direct)`, '< 1.0×', la && lb ? lb.p50 / la.p50 : null, '×', (v) => v < 1.0);
   const dec = report.micro?.rows.find((r) => r.name.startsWith('decision, RBAC bundle, 1 KB input (engine.evaluate)'));
   add(T, 'decision-p99', 'policy decision p99 (RBAC bundle, ~1 KB input, in process)', '≤ 100 µs', dec ? dec.p99 : null, 'µs', (v) => v <= 100);
+  const rx = report.micro?.rows.find((r) => r.name.startsWith('decision, regex.match bundle, description + 1 argument pattern'));
+  add(T, 'regex-decision-p99', 'policy decision p99 with regex.match (description + 1 argument pattern, ~1 KB input, in process)', `≤ ${SPEED.regexDecisionP99Us} µs`, rx ? rx.p99 : null, 'µs', (v) => v <= SPEED.regexDecisionP99Us);
   const h = report.heap;
   add(T, 'heap-session', `heap per idle session (gateway, config B, ${P.sessions} sessions)`, '≤ 100 KiB', h ? h.heapPerSessionKiB : null, 'KiB', (v) => v <= 100);
   if (h && h.opened < h.sessions) {
@@ -531,7 +604,6 @@ function computeTargets() {
   const D = [];
   add(D, 'b-b0-p50-c1', 'tools/call C=1: p50, B − B0 (policy cost on the call path)', '≤ 0.2 ms', B1 && B01 ? B1.p50 - B01.p50 : null, 'ms', (v) => v <= 0.2);
   add(D, 'p50-ratio-c1', 'tools/call C=1: p50, B / A', '≤ 2.0×', A1 && B1 ? B1.p50 / A1.p50 : null, '×', (v) => v <= 2.0);
-  const B8 = cellOf('B', 8);
   const C8 = cellOf('C', 8);
   add(D, 'b-vs-c-p50-c8', 'tools/call C=8: p50, B / C (mcp-proxy, stdio)', '≤ 1.2×', B8 && C8 ? B8.p50 / C8.p50 : null, '×', (v) => v <= 1.2);
   if (la && lb && la.list && lb.list) {
@@ -564,7 +636,7 @@ async function profileGateway(startGatewayProc, authHeaders, up) {
   let window;
   try {
     const r = await runDriver(
-      { label: 'B-c8-profiled', url: `${g.url}/echo`, headers: authHeaders, mode: 'call', concurrency: 8, warmup: P.warmup, calls: P.calls },
+      { label: 'B-c8-profiled', url: `${g.url}/echo`, headers: authHeaders, mode: 'call', concurrency: 8, warmup: P.warmup, calls: P.profileCalls },
       { hopPids: [g.pid], upstreamPids: [up.pid] },
     );
     cell = cellFrom('B(profiled)', r);
@@ -595,6 +667,57 @@ async function profileGateway(startGatewayProc, authHeaders, up) {
 const f = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(d));
 const x = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${v.toFixed(2)}×`);
 
+/** Gateway (B) against direct (A), the floor (F) and mcp-proxy (C), per concurrency, with the speed targets beside. */
+function hopComparison() {
+  const L = [];
+  const cs = [...new Set(report.calls.map((c) => c.concurrency))];
+  if (!cs.length) return L;
+  const mark = (v, ok) => (v === null || v === undefined || Number.isNaN(v) ? '–' : `${f(v)} ${ok(v) ? 'PASS' : 'MISS'}`);
+  const ratio = (a, b, k) => (a && b ? a[k] / b[k] : null);
+  const diff = (a, b) => (a && b ? a.p50 - b.p50 : null);
+  L.push('## Gateway vs floor vs direct (tools/call)');
+  L.push('');
+  L.push('B = gateway (RBAC, JWT, audit), F = floor (bare Node reverse proxy), A = direct, C = npm mcp-proxy. ' +
+    '"+p50" is added latency in ms; "calls/s" columns are throughput ratios; CPU is per call of the hop process (/proc). ' +
+    `Targets (request-core issue, item 6): B − A at C=1 ≤ ${SPEED.addedP50C1Ms} ms; B/A calls/s ≥ ${SPEED.rpsVsDirect}× at C=8 and C=32; ` +
+    `B ahead of C (more calls/s, lower p50) in every cell; gateway CPU ≤ ${SPEED.gatewayCpuMsC8} ms/call at C=8.`);
+  L.push('');
+  L.push('| C | +p50 ms B − A | +p50 ms F − A | +p50 ms B − F | +p50 ms B0 − F | calls/s B/A | calls/s F/A | calls/s B/F | calls/s B/C, p50 B/C (B ahead of C) | CPU ms/call B | CPU ms/call B0 | CPU ms/call F | CPU ms/call C |');
+  L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of cs) {
+    const [A, B, B0, F, C] = ['A', 'B', 'B0', 'F', 'C'].map((arm) => cellOf(arm, c));
+    const addedB = diff(B, A);
+    const rpsBA = ratio(B, A, 'rps');
+    const ahead = B && C ? `${x(B.rps / C.rps)}, ${x(B.p50 / C.p50)} ${B.rps > C.rps && B.p50 < C.p50 ? 'PASS' : 'MISS'}` : '–';
+    L.push(
+      `| ${c} | ${c === 1 ? mark(addedB, (v) => v <= SPEED.addedP50C1Ms) : f(addedB)} | ${f(diff(F, A))} | ${f(diff(B, F))} | ${f(diff(B0, F))} | ` +
+        `${c >= 8 ? (rpsBA === null ? '–' : `${x(rpsBA)} ${rpsBA >= SPEED.rpsVsDirect ? 'PASS' : 'MISS'}`) : x(rpsBA)} | ${x(ratio(F, A, 'rps'))} | ${x(ratio(B, F, 'rps'))} | ${ahead} | ` +
+        `${c === 8 ? mark(B?.cpuMsPerCall.hop, (v) => v <= SPEED.gatewayCpuMsC8) : f(B?.cpuMsPerCall.hop)} | ${f(B0?.cpuMsPerCall.hop)} | ${f(F?.cpuMsPerCall.hop)} | ${f(C?.cpuMsPerCall.hop)} |`,
+    );
+  }
+  L.push('');
+  return L;
+}
+
+/** What regex.match costs a decision, from the differences between the regex micro-benchmark variants (p50). */
+function regexBreakdown() {
+  const rows = report.micro?.rows ?? [];
+  const get = (prefix) => rows.find((r) => r.name.startsWith(prefix));
+  const allow = get('decision, allow-all bundle, 1 KB input');
+  const one = get('decision, regex.match bundle, description + 1 argument pattern');
+  const same = get('decision, regex.match bundle, description + the same argument pattern 8 times');
+  const distinct = get('decision, regex.match bundle, description + 8 distinct argument patterns');
+  const bounded = get('decision, regex.match bundle, description pattern with {0,200}');
+  if (!allow || !one || !same || !distinct || !bounded) return [];
+  return [
+    `regex.match (p50 differences): two patterns (description + argument) add ${f(one.p50 - allow.p50, 1)} µs to an allow-all decision; ` +
+      `one more match of an already compiled pattern costs ${f((same.p50 - one.p50) / 7, 1)} µs; one more distinct pattern costs ${f((distinct.p50 - same.p50) / 7, 1)} µs; ` +
+      `writing the description pattern with {0,200} instead of * costs ${f(bounded.p50 - one.p50, 1)} µs more per decision for the same 25-character match. ` +
+      'opa-wasm compiles every pattern again on every evaluation: its RE2 cache (builtin cache slot 0) lives on the Wasm heap, and evaluate() resets that heap and the cache pointer each time.',
+    '',
+  ];
+}
+
 function markdown() {
   const r = report;
   const L = [];
@@ -624,6 +747,7 @@ function markdown() {
     );
   }
   L.push('');
+  L.push(...hopComparison());
   L.push(`## tools/list (${P.listTools} generated tools + the fixture's own), C=1`);
   L.push('');
   L.push('| arm | lists | err | p50 ms | p90 ms | p99 ms | max ms | p50 ×A | p99 ×A | tools | tools JSON bytes | HTTP body bytes | CPU ms/list hop | CPU ms/list upstream | other load (cores) |');
@@ -643,6 +767,7 @@ function markdown() {
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const m of r.micro?.rows ?? []) L.push(`| ${m.name} | ${m.inputBytes} | ${m.n} | ${f(m.p50, 1)} | ${f(m.p90, 1)} | ${f(m.p99, 1)} | ${f(m.max, 1)} | ${m.overGatewayBudget ?? '–'} |`);
   L.push('');
+  L.push(...regexBreakdown());
   if (r.heap) {
     const h = r.heap;
     L.push('## Idle sessions (in-process gateway, config B)');
@@ -675,6 +800,9 @@ function markdown() {
   if (r.audit) {
     L.push(`Audit: gateway B wrote ${r.audit.lines} lines, ${r.audit.jsonRecords} of them JSON records (${r.audit.toolsCallRecords} tools/call).` +
       (r.audit.jsonRecords < r.audit.lines ? ` **Audit lines that are not JSON records, e.g. \`${r.audit.sample}\`: the audit sink is broken, and B under-counts its cost.**` : ''));
+    const a = r.audit;
+    if (a.policyMs) L.push(`Gateway B's own timings of its tools/call records (all cells, from the audit trail): decision p50 ${f(a.policyMs.p50 * 1000, 0)} µs, p99 ${f(a.policyMs.p99 * 1000, 0)} µs; ` +
+      (a.gatewayOwnMs ? `time in the gateway (total − upstream) p50 ${f(a.gatewayOwnMs.p50)} ms, p99 ${f(a.gatewayOwnMs.p99)} ms.` : ''));
   }
   L.push('');
   if (r.profile) {

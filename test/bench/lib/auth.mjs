@@ -26,7 +26,9 @@ export async function makeJwt(jwksFile, { roles = ['engineer'], ttlSeconds = 4 *
 export function gatewayConfig({ bundle, jwksFile, auditFile, servers, port = 0, sessionsMax = 10_000 }) {
   return {
     listen: { host: '127.0.0.1', port },
-    sessions: { max: sessionsMax },
+    // One bench identity holds every session (the heap figure opens 1,000 of them), so the per-principal cap
+    // (default 100) must not be what the bench measures.
+    sessions: { max: sessionsMax, maxPerPrincipal: sessionsMax },
     auth: {
       mode: 'jwt',
       issuer: BENCH_ISSUER,
