@@ -21,6 +21,11 @@ export interface MetricsSources {
   knownServer(server: string): boolean;
   knownTool(server: string, tool: string): boolean;
   pendingApprovals?(): number;
+  /** Policy bundles rejected since start (bad archive, bad signature, missing builtin, ...). */
+  bundleRejections?(): number;
+  /** Per upstream: tool lists rejected whole (over a bound), and single tools dropped as malformed. */
+  toolListRejections?(): ReadonlyMap<string, number>;
+  droppedTools?(): ReadonlyMap<string, number>;
   vaultLeases?(): number;
   /** What the audit sinks have not delivered yet (src/audit: memory queue plus disk spool). */
   auditBacklog?(): { records: number; bytes: number; sinks: Record<string, { state: string; full: boolean }> };
@@ -170,6 +175,40 @@ export class Metrics {
         if (b) this.set(b.activatedAt.getTime() / 1000);
       },
     });
+    // Counters kept by their components: read at scrape time, raised by what they grew since the last scrape.
+    const countOf = (name: string, help: string, read: () => number) => {
+      let seen = 0;
+      new client.Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = read();
+          if (now > seen) this.inc(now - seen);
+          seen = now;
+        },
+      });
+    };
+    const countPerServer = (name: string, help: string, read: () => ReadonlyMap<string, number>) => {
+      const seen = new Map<string, number>();
+      new client.Counter({
+        name,
+        help,
+        labelNames: ['server'],
+        registers,
+        collect() {
+          for (const [server, now] of read()) {
+            if (!s.knownServer(server)) continue;
+            const before = seen.get(server) ?? 0;
+            if (now > before) this.inc({ server }, now - before);
+            seen.set(server, now);
+          }
+        },
+      });
+    };
+    if (s.bundleRejections) countOf('portcullis_policy_bundle_rejections_total', 'Policy bundles rejected (the last good one kept serving).', s.bundleRejections);
+    if (s.toolListRejections) countPerServer('portcullis_tool_list_rejections_total', "Upstream tool lists rejected whole for exceeding servers[].toolList bounds (that upstream's last good list kept).", s.toolListRejections);
+    if (s.droppedTools) countPerServer('portcullis_tools_dropped_total', 'Malformed tools dropped from upstream lists.', s.droppedTools);
     if (s.pendingApprovals) gaugeOf('portcullis_approvals_pending', 'Calls this replica holds while they wait for a reviewer.', s.pendingApprovals);
     if (s.vaultLeases) gaugeOf('portcullis_vault_leases', 'Vault leases (dynamic credentials) held right now, being retired included.', s.vaultLeases);
     if (s.auditBacklog) {
