@@ -2,6 +2,9 @@
 // The conformance fixture: an MCP server over Streamable HTTP (stateful sessions) that implements every tool,
 // resource, prompt and utility the server scenarios of @modelcontextprotocol/conformance call for. It is the
 // upstream that test/conformance/run.mjs points the suite at, directly or through the Portcullis gateway.
+// It also has the diagnostic tools and prompt of the 2026-07-28 requirement set (suite 0.2.0-alpha.12), written
+// as a 2025 server would (server-to-client requests during the call), for a gateway that serves 2026-07-28
+// clients to translate: see "Diagnostic tools of the 2026-07-28 requirement set" below.
 //
 //   node test/conformance/fixture-server.mjs [--port 0] [--host 127.0.0.1] [--json-response]
 //
@@ -21,6 +24,7 @@ import {
   ElicitResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
+  ListRootsResultSchema,
   ListPromptsRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListResourcesRequestSchema,
@@ -349,6 +353,290 @@ const TOOLS = [
     run: async (args) => ({ content: [{ type: 'text', text: `Received: ${JSON.stringify(args)}` }] }),
   },
 ];
+// ---------------------------------------------------------------------------------------------------------
+// Diagnostic tools of the 2026-07-28 requirement set (@modelcontextprotocol/conformance 0.2.0-alpha.12,
+// `--requirements 2026-07-28`): the input-required-result-* scenarios (SEP-2322, MRTR) and the diagnostic hooks
+// of server-stateless (SEP-2575). The fixture stays a 2025 server: where the suite expects an InputRequiredResult,
+// the tool sends the server-to-client request(s) in 2025 style, on the stream of the call being served, and
+// returns the final result once answered. A gateway that serves 2026-07-28 clients turns those requests into the
+// `input_required` result and answers them with the client's `inputResponses` on the retry. Several requests sent
+// together (Promise.all) make one round with several inputRequests; requests sent one after the other make one
+// round each.
+
+/** MissingRequiredClientCapabilityError (2026-07-28): a request needs a capability the client did not declare. */
+const MISSING_CLIENT_CAPABILITY = -32021;
+
+/**
+ * The key the suite expects for this request in `inputRequests` (e.g. `user_name`), carried in the request's
+ * `_meta` as a hint: a 2025 request has no key of its own, and a translating gateway may use it as the key.
+ */
+const INPUT_KEY_META = 'io.portcullis/inputKey';
+
+/** How long a request to the client may wait: a translating gateway holds it until the client's retry. */
+const CLIENT_ANSWER_TIMEOUT_MS = 120_000;
+
+const CLIENT_METHODS = {
+  'elicitation/create': { capability: 'elicitation', schema: ElicitResultSchema },
+  'sampling/createMessage': { capability: 'sampling', schema: CreateMessageResultSchema },
+  'roots/list': { capability: 'roots', schema: ListRootsResultSchema },
+};
+
+function missingCapability(capability, method) {
+  return new McpError(
+    MISSING_CLIENT_CAPABILITY,
+    `${method} needs the ${capability} capability, which the client did not declare`,
+    { requiredCapabilities: { [capability]: {} } },
+  );
+}
+
+/**
+ * Sends `method` to the client on the stream of the request being served and returns the validated answer.
+ * A capability the client did not declare, or a -32021 answer (how a gateway refuses on behalf of a client
+ * that did not declare it), fails the call with -32021 naming the capability; an answer that does not fit the
+ * method's result schema fails it with -32602, so a bad answer never yields a complete result.
+ */
+async function askClient(extra, ctx, key, method, params) {
+  const { capability, schema } = CLIENT_METHODS[method];
+  if (!ctx.clientCapabilities()?.[capability]) throw missingCapability(capability, method);
+  try {
+    return await extra.sendRequest(
+      { method, params: { ...params, _meta: { [INPUT_KEY_META]: key } } },
+      schema,
+      { signal: extra.signal, timeout: CLIENT_ANSWER_TIMEOUT_MS },
+    );
+  } catch (err) {
+    if (err?.code === MISSING_CLIENT_CAPABILITY) throw missingCapability(capability, method);
+    if (err instanceof McpError) throw err;
+    // The SDK rejects with the schema's validation error when the answer does not fit.
+    throw new McpError(ErrorCode.InvalidParams, `The client's answer to ${method} (${key}) is invalid: ${err?.message ?? err}`);
+  }
+}
+
+const textResult = (t) => ({ content: [{ type: 'text', text: t }] });
+
+function objectSchema(field, type) {
+  return { type: 'object', properties: { [field]: { type } }, required: [field] };
+}
+
+/** The accepted value of `field` of an elicitation answer; -32602 when an accepted answer lacks it. */
+function acceptedField(answer, field, type, key) {
+  if (answer.action !== 'accept') return undefined;
+  const value = answer.content?.[field];
+  if (typeof value !== type) {
+    throw new McpError(ErrorCode.InvalidParams, `The elicitation answer ${key} was accepted without a ${type} '${field}'`);
+  }
+  return value;
+}
+
+const samplingText = (r) => (r.content?.type === 'text' ? r.content.text : JSON.stringify(r.content));
+const rootsText = (r) =>
+  r.roots.length === 0 ? 'no roots' : r.roots.map((x) => (x.name ? `${x.uri} (${x.name})` : x.uri)).join(', ');
+
+const ELICIT_NAME = { message: 'What is your name?', requestedSchema: objectSchema('name', 'string') };
+const ELICIT_CONFIRM = { message: 'Please confirm', requestedSchema: objectSchema('ok', 'boolean') };
+
+const MRTR_TOOLS = [
+  {
+    name: 'test_input_required_result_elicitation',
+    description: 'Asks the user for a name (elicitation/create, key user_name) and greets them',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'user_name', 'elicitation/create', ELICIT_NAME);
+      const name = acceptedField(answer, 'name', 'string', 'user_name');
+      return textResult(name === undefined ? `No name given (action=${answer.action})` : `Hello, ${name}!`);
+    },
+  },
+  {
+    name: 'test_input_required_result_sampling',
+    description: 'Asks the client for a completion (sampling/createMessage, key capital_question) and returns it',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'capital_question', 'sampling/createMessage', {
+        messages: [{ role: 'user', content: { type: 'text', text: 'What is the capital of France?' } }],
+        maxTokens: 100,
+      });
+      return textResult(`LLM response: ${samplingText(answer)}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_list_roots',
+    description: "Asks the client for its roots (roots/list, key client_roots) and lists them",
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'client_roots', 'roots/list', {});
+      return textResult(`Client roots: ${rootsText(answer)}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_request_state',
+    description: 'Asks the user to confirm (elicitation/create, key confirm); the answer says state-ok',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      // The state of a 2025 call is the call itself, still running: reaching here means the answer came back to
+      // the call that asked, which is what the scenario's "state-ok" confirms.
+      const answer = await askClient(extra, ctx, 'confirm', 'elicitation/create', ELICIT_CONFIRM);
+      const ok = acceptedField(answer, 'ok', 'boolean', 'confirm');
+      return textResult(`state-ok: action=${answer.action}, ok=${ok}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_multiple_inputs',
+    description: 'Sends elicitation/create (user_name), sampling/createMessage (greeting) and roots/list (client_roots) at once',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      // Sent together, all three wait at once: one round with three inputRequests.
+      const [name, greeting, roots] = await Promise.all([
+        askClient(extra, ctx, 'user_name', 'elicitation/create', ELICIT_NAME),
+        askClient(extra, ctx, 'greeting', 'sampling/createMessage', {
+          messages: [{ role: 'user', content: { type: 'text', text: 'Generate a greeting' } }],
+          maxTokens: 50,
+        }),
+        askClient(extra, ctx, 'client_roots', 'roots/list', {}),
+      ]);
+      const who = acceptedField(name, 'name', 'string', 'user_name');
+      return textResult(`name=${who ?? `(${name.action})`}; greeting=${samplingText(greeting)}; roots=${rootsText(roots)}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_multi_round',
+    description: 'Asks for a name (step1), then, once answered, for a favourite colour (step2)',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      // One after the other: the second request exists only once the first is answered, so two rounds.
+      const step1 = await askClient(extra, ctx, 'step1', 'elicitation/create', {
+        message: 'Step 1: What is your name?',
+        requestedSchema: objectSchema('name', 'string'),
+      });
+      const name = acceptedField(step1, 'name', 'string', 'step1');
+      const step2 = await askClient(extra, ctx, 'step2', 'elicitation/create', {
+        message: 'Step 2: What is your favorite color?',
+        requestedSchema: objectSchema('color', 'string'),
+      });
+      const color = acceptedField(step2, 'color', 'string', 'step2');
+      return textResult(`${name ?? `(${step1.action})`}'s favorite color is ${color ?? `(${step2.action})`}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_tampered_state',
+    description: 'Asks the user to confirm (elicitation/create, key confirm); the gateway must refuse a tampered requestState',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'confirm', 'elicitation/create', ELICIT_CONFIRM);
+      const ok = acceptedField(answer, 'ok', 'boolean', 'confirm');
+      return textResult(`Confirmed: action=${answer.action}, ok=${ok}`);
+    },
+  },
+  {
+    name: 'test_input_required_result_capabilities',
+    description: 'Asks for sampling and elicitation, each only when the client declared it (a -32021 answer skips it)',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const caps = ctx.clientCapabilities() ?? {};
+      const asks = [];
+      if (caps.sampling) {
+        asks.push(['sampling', askClient(extra, ctx, 'capability_sampling', 'sampling/createMessage', {
+          messages: [{ role: 'user', content: { type: 'text', text: 'Say hello' } }],
+          maxTokens: 20,
+        })]);
+      }
+      if (caps.elicitation) {
+        asks.push(['elicitation', askClient(extra, ctx, 'capability_elicitation', 'elicitation/create', ELICIT_NAME)]);
+      }
+      if (asks.length === 0) throw missingCapability('sampling', 'test_input_required_result_capabilities');
+      const settled = await Promise.allSettled(asks.map(([, p]) => p));
+      const parts = [];
+      for (const [i, s] of settled.entries()) {
+        const capability = asks[i][0];
+        if (s.status === 'fulfilled') parts.push(`${capability}=answered`);
+        else if (s.reason?.code === MISSING_CLIENT_CAPABILITY) parts.push(`${capability}=not declared`);
+        else throw s.reason;
+      }
+      return textResult(`Capabilities used: ${parts.join(', ')}`);
+    },
+  },
+  {
+    name: 'test_missing_capability',
+    description: 'Needs sampling: fails with -32021 (requiredCapabilities.sampling) for a client that did not declare it',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'missing_capability', 'sampling/createMessage', {
+        messages: [{ role: 'user', content: { type: 'text', text: 'This needs the sampling capability' } }],
+        maxTokens: 20,
+      });
+      return textResult(`LLM response: ${samplingText(answer)}`);
+    },
+  },
+  {
+    name: 'test_streaming_elicitation',
+    description: 'Asks the user to confirm (elicitation/create, key streaming_confirm) on the call stream',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'streaming_confirm', 'elicitation/create', ELICIT_CONFIRM);
+      const ok = acceptedField(answer, 'ok', 'boolean', 'streaming_confirm');
+      return textResult(`Streaming elicitation answered: action=${answer.action}, ok=${ok}`);
+    },
+  },
+  {
+    name: 'test_logging_tool',
+    description: 'Sends three notifications/message logs on its stream, then answers',
+    args: NoArgs,
+    run: async (_args, extra, ctx) => {
+      // No pauses: the scenario reads the stream for only 500 ms, and a gateway must drop these logs for a
+      // 2026-07-28 client that did not ask for a log level.
+      for (const step of ['Logging tool started', 'Logging tool working', 'Logging tool done']) {
+        await ctx.log(extra, 'info', step);
+      }
+      return textResult('Logging tool finished');
+    },
+  },
+  {
+    name: 'test_trigger_tool_change',
+    description: 'Adds or removes the tool test_dynamic_tool and sends notifications/tools/list_changed to every session',
+    args: NoArgs,
+    run: async () => {
+      dynamic.tool = !dynamic.tool;
+      await notifyAllSessions((server) => server.sendToolListChanged());
+      return textResult(`test_dynamic_tool is now ${dynamic.tool ? 'listed' : 'gone'}`);
+    },
+  },
+  {
+    name: 'test_trigger_prompt_change',
+    description: 'Adds or removes the prompt test_dynamic_prompt and sends notifications/prompts/list_changed to every session',
+    args: NoArgs,
+    run: async () => {
+      dynamic.prompt = !dynamic.prompt;
+      await notifyAllSessions((server) => server.sendPromptListChanged());
+      return textResult(`test_dynamic_prompt is now ${dynamic.prompt ? 'listed' : 'gone'}`);
+    },
+  },
+];
+TOOLS.push(...MRTR_TOOLS);
+
+/** The tool and prompt that test_trigger_tool_change / test_trigger_prompt_change add and remove. */
+const dynamic = { tool: false, prompt: false };
+const DYNAMIC_TOOL = {
+  name: 'test_dynamic_tool',
+  description: 'Listed only while test_trigger_tool_change has toggled it on',
+  args: NoArgs,
+  run: async () => textResult('Dynamic tool called'),
+};
+
+/** The list is the same for every session, so a change is announced to all of them. */
+async function notifyAllSessions(send) {
+  await Promise.all(
+    [...sessions.values()].map(({ server }) =>
+      send(server).catch((err) => log(`list_changed not sent: ${err?.message ?? err}`)),
+    ),
+  );
+}
+
+function findTool(name) {
+  if (name === DYNAMIC_TOOL.name) return dynamic.tool ? DYNAMIC_TOOL : undefined;
+  return TOOL_BY_NAME.get(name);
+}
+
+const listedTools = () => (dynamic.tool ? [...TOOLS, DYNAMIC_TOOL] : TOOLS);
+
 const TOOL_BY_NAME = new Map(TOOLS.map((t) => [t.name, t]));
 
 function toolError(text) {
@@ -455,8 +743,42 @@ const PROMPTS = [
       ],
     }),
   },
+  {
+    name: 'test_input_required_result_prompt',
+    description: 'Asks the user for context (elicitation/create, key user_context) and builds the prompt from it',
+    arguments: [],
+    get: async (_args, extra, ctx) => {
+      const answer = await askClient(extra, ctx, 'user_context', 'elicitation/create', {
+        message: 'What context should the prompt use?',
+        requestedSchema: objectSchema('context', 'string'),
+      });
+      const context = acceptedField(answer, 'context', 'string', 'user_context');
+      return {
+        messages: [
+          {
+            role: 'user',
+            content: { type: 'text', text: context === undefined ? `No context given (action=${answer.action})` : `Use this context: ${context}` },
+          },
+        ],
+      };
+    },
+  },
 ];
 const PROMPT_BY_NAME = new Map(PROMPTS.map((p) => [p.name, p]));
+
+const DYNAMIC_PROMPT = {
+  name: 'test_dynamic_prompt',
+  description: 'Listed only while test_trigger_prompt_change has toggled it on',
+  arguments: [],
+  get: () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'Dynamic prompt' } }] }),
+};
+
+function findPrompt(name) {
+  if (name === DYNAMIC_PROMPT.name) return dynamic.prompt ? DYNAMIC_PROMPT : undefined;
+  return PROMPT_BY_NAME.get(name);
+}
+
+const listedPrompts = () => (dynamic.prompt ? [...PROMPTS, DYNAMIC_PROMPT] : PROMPTS);
 
 /** Completion candidates, by prompt argument. */
 const PROMPT_COMPLETIONS = {
@@ -507,7 +829,7 @@ function createServer(getSessionId) {
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: TOOLS.map((t) => ({
+    tools: listedTools().map((t) => ({
       name: t.name,
       description: t.description,
       inputSchema: t.inputSchema ?? inputSchemaOf(t.args),
@@ -515,7 +837,7 @@ function createServer(getSessionId) {
   }));
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const tool = TOOL_BY_NAME.get(request.params.name);
+    const tool = findTool(request.params.name);
     if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
     const parsed = tool.args.safeParse(request.params.arguments ?? {});
     if (!parsed.success) {
@@ -563,18 +885,18 @@ function createServer(getSessionId) {
   });
 
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({
-    prompts: PROMPTS.map(({ name, description, arguments: args }) => ({ name, description, arguments: args })),
+    prompts: listedPrompts().map(({ name, description, arguments: args }) => ({ name, description, arguments: args })),
   }));
 
-  server.setRequestHandler(GetPromptRequestSchema, async (request) => {
-    const prompt = PROMPT_BY_NAME.get(request.params.name);
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+    const prompt = findPrompt(request.params.name);
     if (!prompt) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
     const args = request.params.arguments ?? {};
     const missing = prompt.arguments.filter((a) => a.required && typeof args[a.name] !== 'string').map((a) => a.name);
     if (missing.length > 0) {
       throw new McpError(ErrorCode.InvalidParams, `Missing required argument(s) for ${prompt.name}: ${missing.join(', ')}`);
     }
-    return { description: prompt.description, ...prompt.get(args) };
+    return { description: prompt.description, ...(await prompt.get(args, extra, ctx)) };
   });
 
   server.setRequestHandler(CompleteRequestSchema, async (request) => {
