@@ -155,7 +155,15 @@ export class AuthenticationError extends Error {
 export class UpstreamRpcError extends GatewayError {
   constructor(serverId: string, error: { code: number; message: string; data?: unknown }) {
     super(error.code, 'upstream', error.message, {
-      data: error.data === undefined ? undefined : ({ upstream: error.data, server: serverId } as Record<string, unknown>),
+      // Errors whose data the MCP schema defines (MissingRequiredClientCapability: requiredCapabilities) pass as
+      // they are, so clients can read them; anything else is the upstream's own, labelled as such.
+      data:
+        error.data === undefined
+          ? undefined
+          : error.code === codes.MISSING_CLIENT_CAPABILITY && typeof error.data === 'object' && error.data !== null
+            ? (error.data as Record<string, unknown>)
+            : ({ upstream: error.data, server: serverId } as Record<string, unknown>),
+      httpStatus: error.code === codes.MISSING_CLIENT_CAPABILITY ? 400 : undefined,
     });
   }
 }

@@ -23,6 +23,9 @@ export type Outcome =
 /** The client capability each server-to-client request needs. */
 const CAPABILITY_OF: Record<string, string> = { 'elicitation/create': 'elicitation', 'sampling/createMessage': 'sampling', 'roots/list': 'roots' };
 
+/** The `_meta` key an upstream may use to suggest the inputRequests key for its request. */
+export const INPUT_KEY_HINT = 'io.portcullis/inputKey';
+
 /** How long the gateway gathers concurrent upstream requests into one input_required result. */
 const GATHER_MS = 10;
 
@@ -88,7 +91,10 @@ export class Exchange {
         return Promise.resolve({ ok: false, error: { code: MISSING_CLIENT_CAPABILITY, message: `client did not declare ${capability}` } });
       }
       return new Promise<UpstreamAnswer>((resolve) => {
-        const key = `${capability}-${++this.asked}`;
+        // An upstream may suggest the key (`_meta['io.portcullis/inputKey']`), so a client written against the
+        // server's own MRTR keys finds them; otherwise, or when taken, the gateway names it.
+        const hint = (params?._meta as Record<string, unknown> | undefined)?.[INPUT_KEY_HINT];
+        const key = typeof hint === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(hint) && !this.pending.has(hint) ? hint : `${capability}-${++this.asked}`;
         this.pending.set(key, { method, params, resolve });
         this.scheduleInput();
       });
@@ -140,7 +146,7 @@ export class Exchange {
       this.waitingForInput = true;
       this.state = this.store.seal(this, this.round);
       const requests: Record<string, { method: string; params?: Record<string, unknown> }> = {};
-      for (const [key, a] of this.pending) requests[key] = a.params === undefined ? { method: a.method } : { method: a.method, params: a.params };
+      for (const [key, a] of this.pending) requests[key] = a.params === undefined ? { method: a.method } : { method: a.method, params: withoutHint(a.params) };
       this.armExpiry();
       this.wake({ kind: 'input', requests, state: this.state });
     }, GATHER_MS);
@@ -223,4 +229,12 @@ export class ExchangeStore {
   private mac(ex: Exchange, expires: number, round: number): string {
     return createHmac('sha256', this.key).update(`${ex.id}|${ex.principal}|${ex.method}|${ex.target}|${expires}|${round}`).digest('base64url');
   }
+}
+
+/** The request as the client sees it: the upstream's key hint is the gateway's business only. */
+function withoutHint(params: Record<string, unknown>): Record<string, unknown> {
+  const meta = params._meta as Record<string, unknown> | undefined;
+  if (!meta || !(INPUT_KEY_HINT in meta)) return params;
+  const { [INPUT_KEY_HINT]: _hint, ...rest } = meta;
+  return Object.keys(rest).length > 0 ? { ...params, _meta: rest } : (({ _meta: _m, ...p }) => p)(params);
 }
