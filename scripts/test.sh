@@ -55,6 +55,15 @@ for mode in direct through-gateway; do
   add_counts "$RESULTS/conformance-$mode.tap"
 done
 
+# The frozen requirement sets of the newer suite (0.2.0-alpha.12) through the gateway: both eras in front of the
+# project's fixture, and 2026-07-28 in front of the reference everything server (2025 only).
+for run in "2026-07-28 fixture" "2025-11-25 fixture" "2026-07-28 everything"; do
+  set -- $run
+  echo "== conformance requirements: $1 through the gateway ($2)"
+  node test/conformance/requirements.mjs --revision "$1" --upstream "$2" --tap "$RESULTS/requirements-$1-$2.tap" || status=1
+  add_counts "$RESULTS/requirements-$1-$2.tap"
+done
+
 echo
 echo "${total_pass} passed, ${total_fail} failed"
 [ "$total_fail" -eq 0 ] && [ "$status" -eq 0 ]
