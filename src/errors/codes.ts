@@ -34,3 +34,5 @@ export const CLIENT_UNREACHABLE = -32033;
 export const HEADER_MISMATCH = -32020;
 export const MISSING_CLIENT_CAPABILITY = -32021;
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+// A bound on MCP tasks (approvals.tasks) was reached: too many tasks in the session, or a result too large to keep.
+export const TASK_LIMIT = -32070;
