@@ -168,10 +168,11 @@ export function createTask(
     (result) => {
       // Cancelled or forgotten meanwhile (session ended): nothing to keep, nothing to count.
       if (task.status === 'cancelled' || entry.gone) return;
-      const json = Buffer.from(JSON.stringify(result ?? {}), 'utf8');
-      const refusal = refuseToKeep(json.length, 'result');
+      const text = JSON.stringify(result ?? {});
+      // Measured before any copy is made: a result that is not kept costs no second buffer.
+      const refusal = refuseToKeep(Buffer.byteLength(text, 'utf8'), 'result');
       if (refusal) return fail(refusal);
-      entry.result = json;
+      entry.result = Buffer.from(text, 'utf8');
       finish('completed');
     },
     (err: unknown) => {

@@ -17,6 +17,7 @@ import { readAudit, type AuditLine } from '../helpers/audit.js';
 import { buildBundle, regoPolicy, replaceAtomically, writePolicyDir } from '../helpers/bundles.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { postHeaders, raw, rawSession, rpc, type RawResponse } from '../helpers/mcp.js';
+import { freePort } from '../helpers/oidc.js';
 import { tempDir } from '../helpers/paths.js';
 import { waitFor } from '../helpers/process.js';
 import { Scope } from '../helpers/scope.js';
@@ -68,8 +69,8 @@ function rssOf(pid: number): number {
 }
 
 /** nodejs heap and external memory from the gateway's own /metrics (prom-client default metrics). */
-async function heapOf(gw: RunningGateway): Promise<{ heapUsed: number; external: number }> {
-  const text = (await raw(`${gw.base}/metrics`)).text;
+async function heapOf(port: number): Promise<{ heapUsed: number; external: number }> {
+  const text = (await raw(`http://127.0.0.1:${port}/metrics`)).text;
   const num = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   return { heapUsed: num('nodejs_heap_size_used_bytes'), external: num('nodejs_external_memory_bytes') };
 }
@@ -89,6 +90,7 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
   let big: Awaited<ReturnType<typeof startBigUpstream>>;
   let carol: string;
   let rita: string;
+  let metricsPort: number;
 
   before(async () => {
     const t = tempDir('portcullis-hardening-approvals-');
@@ -112,6 +114,8 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
     // No clock leeway: the token-expiry case should not have to wait 30 s past exp.
     const auth = issuer.authConfig({ clockToleranceSeconds: 0 });
     const servers = [httpServer('ops', up.url), httpServer('big', big.url)];
+    // Memory figures come from the gateway's own metrics, on a listener of their own (no scrape token needed there).
+    metricsPort = await freePort();
     const started = await Promise.allSettled([
       startGateway(dir, {
         auth,
@@ -120,7 +124,7 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
         audit: { file: auditFile },
         approvals: { progressIntervalSeconds: 0.5, tasks: { maxPerSession: 3, maxResultBytes: 65_536, maxTtlMs: 120_000 } },
       }).then((g) => scope.defer(g, (x) => x.stop())),
-      startGateway(dir, { auth, policy: { bundle: plainBundle }, servers, audit: { file: join(dir, 'plain-audit.jsonl') }, approvals: {}, metrics: {} }, 'plain.yaml').then((g) =>
+      startGateway(dir, { auth, policy: { bundle: plainBundle }, servers, audit: { file: join(dir, 'plain-audit.jsonl') }, approvals: {}, metrics: { listen: { host: '127.0.0.1', port: metricsPort } } }, 'plain.yaml').then((g) =>
         scope.defer(g, (x) => x.stop()),
       ),
     ]);
@@ -311,7 +315,7 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
       // Warm up the path once, then measure from a steady state.
       await settled(plain, sid, (await bigTask(plain, sid, 1, 1_000)).json.result.task.taskId);
       const rss0 = rssOf(plain.process.pid);
-      const heap0 = await heapOf(plain);
+      const heap0 = await heapOf(metricsPort);
       const ids: string[] = [];
       let peak = rss0;
       // A few at a time, as a client would poll them; what matters is what stays once they are done.
@@ -323,19 +327,19 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
       }
       await new Promise((r) => setTimeout(r, 1000));
       const rss1 = rssOf(plain.process.pid);
-      const heap1 = await heapOf(plain);
+      const heap1 = await heapOf(metricsPort);
       const statuses = await Promise.all(ids.map(async (taskId, k) => (await send(plain, sid, 200 + k, 'tasks/get', { taskId })).json.result.status));
       console.log(
         `memory after 40 × 10 MB task results: RSS ${MB(rss0)} -> ${MB(rss1)} (+${MB(rss1 - rss0)}, peak ${MB(peak)}); ` +
           `heap used ${MB(heap0.heapUsed)} -> ${MB(heap1.heapUsed)}; external ${MB(heap0.external)} -> ${MB(heap1.external)}`,
       );
       assert.ok(statuses.every((s) => s === 'failed'), `none kept past maxResultBytes (4 MiB): ${statuses.join(',')}`);
-      // Keeping the results needs at least 400 MB live (main: RSS +599 MB, heap 36 -> 552 MB). What remains with the
-      // bounds is garbage not yet collected and allocator slack (measured: RSS +106..150 MB, heap + external +90..125 MB),
-      // so the limits sit between the two.
-      assert.ok(rss1 - rss0 < 300 * 1048576, `RSS grew by ${MB(rss1 - rss0)}`);
+      // Keeping the results needs 400 MB live at least (main: RSS +599 MB, heap 36 -> 552 MB). What remains with the
+      // bounds is garbage the gateway has not collected yet and allocator slack, which varies with GC timing
+      // (measured: RSS +80..219 MB, heap + external +0..214 MB); the limits sit between the two.
+      assert.ok(rss1 - rss0 < 350 * 1048576, `RSS grew by ${MB(rss1 - rss0)}`);
       const grown = heap1.heapUsed + heap1.external - heap0.heapUsed - heap0.external;
-      assert.ok(grown < 250 * 1048576, `heap + external grew by ${MB(grown)}`);
+      assert.ok(grown < 350 * 1048576, `heap + external grew by ${MB(grown)}`);
     });
   });
 });
