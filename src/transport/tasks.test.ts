@@ -2,12 +2,11 @@
 // including results that arrive after their session ended (they would otherwise be counted forever).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Session } from './sessions.js';
 import { createTask, endTasks, handleTaskRequest, taskBytesKept, type TaskLimits } from './tasks.js';
 
 const limits: TaskLimits = { maxTtlMs: 60_000, maxResultBytes: 10_000, maxPerSession: 5, maxTotalBytes: 15_000 };
 // The store keys tasks by the session object only; nothing else of it is read.
-const session = () => ({}) as Session;
+const session = () => ({});
 const result = (n: number) => ({ content: [{ type: 'text', text: 'x'.repeat(n) }] });
 const settle = () => new Promise((r) => setTimeout(r, 10));
 

@@ -12,7 +12,12 @@
 import { randomUUID } from 'node:crypto';
 import { TASK_LIMIT, INVALID_REQUEST } from '../errors/codes.js';
 import { GatewayError, InvalidParamsError, toJsonRpcError, type JsonRpcErrorObject } from '../errors/index.js';
-import type { Session } from './sessions.js';
+
+/**
+ * The session that owns tasks. Only its identity is used (a WeakMap key), so this module needs nothing of
+ * sessions.ts, which imports endTasks from here: no import circle.
+ */
+type Session = object;
 
 export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
 
