@@ -7,7 +7,7 @@ import { createTask, endTasks, handleTaskRequest, taskBytesKept, type TaskLimits
 const limits: TaskLimits = { maxTtlMs: 60_000, maxResultBytes: 10_000, maxPerSession: 5, maxTotalBytes: 15_000 };
 // The store keys tasks by the session object only; nothing else of it is read.
 const session = () => ({});
-const result = (n: number) => ({ content: [{ type: 'text', text: 'x'.repeat(n) }] });
+const result = (n: number) => JSON.stringify({ content: [{ type: 'text', text: 'x'.repeat(n) }] });
 const settle = () => new Promise((r) => setTimeout(r, 10));
 
 describe('task store accounting', () => {
@@ -31,8 +31,8 @@ describe('task store accounting', () => {
   it('a result that arrives after its session ended is dropped, not counted', async () => {
     const s = session();
     const base = taskBytesKept();
-    let finish!: (v: unknown) => void;
-    createTask(s, { task: {} }, limits, () => new Promise((r) => (finish = r)));
+    let finish!: (v: string) => void;
+    createTask(s, { task: {} }, limits, () => new Promise<string>((r) => (finish = r)));
     endTasks(s);
     finish(result(5_000));
     await settle();
@@ -41,9 +41,9 @@ describe('task store accounting', () => {
 
   it('caps the ttl and the number of tasks per session', () => {
     const s = session();
-    assert.equal(createTask(s, { task: { ttl: 86_400_000 } }, limits, async () => ({})).task.ttl, 60_000);
-    for (let i = 1; i < 5; i++) createTask(s, { task: {} }, limits, async () => ({}));
-    assert.throws(() => createTask(s, { task: {} }, limits, async () => ({})), /Too many tasks in this session: 5 .*limit 5/);
+    assert.equal(createTask(s, { task: { ttl: 86_400_000 } }, limits, async () => '{}').task.ttl, 60_000);
+    for (let i = 1; i < 5; i++) createTask(s, { task: {} }, limits, async () => '{}');
+    assert.throws(() => createTask(s, { task: {} }, limits, async () => '{}'), /Too many tasks in this session: 5 .*limit 5/);
     endTasks(s);
   });
 });

@@ -109,13 +109,13 @@ export function isTaskAugmented(params: Record<string, unknown>): boolean {
 
 /**
  * Starts `run` as a task of the session and returns the CreateTaskResult to send now. `run` gets the task's own
- * abort signal (tasks/cancel) and a way to say what it is waiting for.
+ * abort signal (tasks/cancel) and a way to say what it is waiting for, and resolves with the result's JSON text.
  */
 export function createTask(
   session: Session,
   params: Record<string, unknown>,
   limits: TaskLimits,
-  run: (signal: AbortSignal, status: (message: string) => void) => Promise<unknown>,
+  run: (signal: AbortSignal, status: (message: string) => void) => Promise<string>,
 ): { task: Task } {
   const store = storeOf(session);
   if (store.size >= limits.maxPerSession) {
@@ -170,11 +170,11 @@ export function createTask(
     task.statusMessage = message;
     task.lastUpdatedAt = new Date().toISOString();
   }).then(
-    (result) => {
+    (text) => {
       // Cancelled or forgotten meanwhile (session ended): nothing to keep, nothing to count.
       if (task.status === 'cancelled' || entry.gone) return;
-      const text = JSON.stringify(result ?? {});
-      // Measured before any copy is made: a result that is not kept costs no second buffer.
+      // The result's JSON text as the pipeline serialized it, measured before any copy is made: a result that is
+      // not kept costs no second buffer.
       const refusal = refuseToKeep(Buffer.byteLength(text, 'utf8'), 'result');
       if (refusal) return fail(refusal);
       entry.result = Buffer.from(text, 'utf8');
