@@ -154,11 +154,12 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
   if (metrics && !cfg.metrics?.listen) routes.get(cfg.metrics!.path, metrics.handler(log));
 
   // With approvals a call may wait minutes for a human: offer MCP tasks so it need not hold an HTTP request open.
-  const tasks = Boolean(cfg.approvals);
+  // Their bounds (approvals.tasks) keep finished results from piling up in memory.
+  const tasks = cfg.approvals ? cfg.approvals.tasks : undefined;
   // The request core: one frame, one method table; transports only adapt HTTP to it.
   const frame = createFrame({ audit, log, bundle: () => (engine.bundle ? { revision: engine.bundle.revision, generation: engine.bundle.generation } : null) });
   const ensureVariants = createVariantLoader(catalog, log);
-  const listTools = createListTools({ catalog, authorizer, ensureVariants, tasks });
+  const listTools = createListTools({ catalog, authorizer, ensureVariants, tasks: Boolean(tasks) });
   const relay = createRelayMethods({ catalog, authorizer, awaitApproval: approvals.awaitApproval });
   const callTool = createCallTool({
     catalog,

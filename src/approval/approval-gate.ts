@@ -9,7 +9,8 @@ import type { Decision } from '../policy/index.js';
 import { emptyReport, redact } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { callHash } from './call-hash.js';
-import { approvalAudit, ApprovalNotGrantedError, ApprovalUnavailableError, type ApprovalAudit } from './errors.js';
+import { approvalAudit, ApprovalNotGrantedError, ApprovalUnavailableError } from './errors.js';
+import { checkRelease, type Redecide, type Released } from './release.js';
 import type { ApprovalRecord, ApprovalStore } from './types.js';
 
 export interface ApprovalRequest {
@@ -26,6 +27,8 @@ export interface ApprovalRequest {
   signal?: AbortSignal;
   /** Set when the client gave a progress token: "awaiting approval" notifications go here. */
   onProgress?: (p: { progress: number; message: string }) => void;
+  /** Evaluates the same policy input again when the approval releases the call (release.ts). */
+  redecide: Redecide;
 }
 
 /**
@@ -41,8 +44,11 @@ export function approvalProgress(
   return (p) => relay.notify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, ...p } });
 }
 
-/** Resolves with the approval that let the call run (for its audit record); throws when the call may not run. */
-export type AwaitApproval = (req: ApprovalRequest) => Promise<ApprovalAudit | undefined>;
+/**
+ * Resolves with the approval that let the call run (for its audit record) and the decision it runs under (the one
+ * re-evaluated at release); throws when the call may not run.
+ */
+export type AwaitApproval = (req: ApprovalRequest) => Promise<Released>;
 
 /** The stage when no approval workflow is configured: such a call is refused at once and never runs unreviewed. */
 export function createRefusingGate(): AwaitApproval {
@@ -63,6 +69,8 @@ export interface ApprovalGateOptions {
   defaultTimeoutSeconds: number;
   maxTimeoutSeconds: number;
   progressIntervalMs: number;
+  /** auth.clockToleranceSeconds: leeway when the requester's token is checked again at release. */
+  clockToleranceSeconds: number;
   /** Told of every new pending approval (the webhook). Must not throw or block. */
   announce?: (rec: ApprovalRecord) => void;
   /** The console link for an approval, when the public URL is known. */
@@ -140,7 +148,7 @@ export function createApprovalGate(opts: ApprovalGateOptions): ApprovalGate {
     }
   }
 
-  async function awaitApproval(req: ApprovalRequest): Promise<ApprovalAudit> {
+  async function awaitApproval(req: ApprovalRequest): Promise<Released> {
     const { decision, decisionId } = req;
     const approvers = decision.approval?.approvers ?? [];
     if (approvers.length === 0) {
@@ -221,7 +229,17 @@ export function createApprovalGate(opts: ApprovalGateOptions): ApprovalGate {
             throw ApprovalNotGrantedError.from(used.record ?? cur, decision.reasons, decisionId);
           }
           log.info('approval granted', { approvalId: id, decisionId, reviewer: used.record.decision?.by.sub });
-          return approvalAudit(used.record, 'approved');
+          // Consumed first, then looked at again: a refusal here spends the approval, so it cannot be retried into
+          // running later under a policy or token that was checked earlier.
+          try {
+            return checkRelease(
+              { subject: s, decision, decisionId, bundleRevision: req.bundleRevision, redecide: req.redecide, clockToleranceSeconds: opts.clockToleranceSeconds, now: Date.now() },
+              approvalAudit(used.record, 'approved'),
+            );
+          } catch (err) {
+            log.warn('approved call refused at release', { approvalId: id, decisionId, error: (err as Error).message });
+            throw err;
+          }
         }
         if (cur.status !== 'pending') throw ApprovalNotGrantedError.from(cur, decision.reasons, decisionId);
         const left = cur.expiresAt - Date.now();

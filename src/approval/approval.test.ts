@@ -9,6 +9,7 @@ import type { Decision } from '../policy/index.js';
 import { createApprovalGate } from './approval-gate.js';
 import { callHash, canonicalJson } from './call-hash.js';
 import { ApprovalNotGrantedError } from './errors.js';
+import { checkRelease, ReleaseDeniedError, type ReleaseCheck } from './release.js';
 import { createMemoryStore } from './memory-store.js';
 import { whyCannotDecide } from './reviewer-rules.js';
 import type { ApprovalRecord } from './types.js';
@@ -116,6 +117,7 @@ describe('approval gate (memory store)', () => {
       defaultTimeoutSeconds: 5,
       maxTimeoutSeconds: 5,
       progressIntervalMs: 100,
+      clockToleranceSeconds: 0,
       announce: (r) => announced.push(r),
       log,
     });
@@ -128,6 +130,7 @@ describe('approval gate (memory store)', () => {
     serverId: 'ops',
     tool: 'delete_thing',
     arguments: { id: 'x', secret: 'hunter2' },
+    redecide: () => ({ decisionId: 'd-release', bundle: { revision: 'r1', generation: 1 }, result: { ok: true as const, decision: decision(), micros: 0 } }),
     ...over,
   });
   const pendingOf = async (store: ReturnType<typeof createMemoryStore>) => {
@@ -151,7 +154,13 @@ describe('approval gate (memory store)', () => {
     assert.equal(gate.holding, 1);
     await store.close(p.id, 'approved', { now: Date.now(), refuseIfLapsed: true, decision: { by: { sub: 'rita' }, comment: 'ok', at: Date.now() } });
     const grant = await held;
-    assert.deepEqual(grant, { id: p.id, status: 'approved', reviewer: { iss: undefined, sub: 'rita' }, comment: 'ok' });
+    assert.deepEqual(grant.approval, {
+      id: p.id,
+      status: 'approved',
+      reviewer: { iss: undefined, sub: 'rita' },
+      comment: 'ok',
+      release: { decision_id: 'd-release', bundle: { revision: 'r1', generation: 1 }, outcome: 'needs_approval', reasons: ['destructive'] },
+    });
     assert.ok((await store.get(p.id))!.usedAt);
     assert.match(progress[0]!, /^awaiting approval .* by reviewers; \d+ s left$/);
     assert.equal(gate.holding, 0);
@@ -175,5 +184,60 @@ describe('approval gate (memory store)', () => {
     const { gate } = setup();
     const d = { ...decision(), approval: { approvers: [] } };
     await assert.rejects(gate.awaitApproval(request({ decision: d })), (e: unknown) => /named no approver group/.test(String((e as { data?: { hint?: string } }).data?.hint)));
+  });
+});
+
+describe('release: the second look at an approved call', () => {
+  const granted = { id: 'a9', status: 'approved' as const };
+  const now = Date.now();
+  const check = (over: Partial<ReleaseCheck> = {}): ReleaseCheck => ({
+    subject: person('carol', { exp: Math.floor(now / 1000) + 60 }),
+    decision: decision(),
+    decisionId: 'd0',
+    bundleRevision: 'r1',
+    redecide: () => ({ decisionId: 'd1', bundle: { revision: 'r2', generation: 2 }, result: { ok: true, decision: decision(), micros: 0 } }),
+    clockToleranceSeconds: 0,
+    now,
+    ...over,
+  });
+  const deciding = (d: Decision) => () => ({ decisionId: 'd1', bundle: { revision: 'r2', generation: 2 }, result: { ok: true as const, decision: d, micros: 0 } });
+
+  it('releases under the decision evaluated now, and records it', () => {
+    const allow: Decision = { ...decision(), outcome: 'allow', reasons: ['fine now'], approval: undefined };
+    const r = checkRelease(check({ redecide: deciding(allow) }), granted);
+    assert.equal(r.decision, allow);
+    assert.deepEqual(r.approval.release, { decision_id: 'd1', bundle: { revision: 'r2', generation: 2 }, outcome: 'allow', reasons: ['fine now'] });
+  });
+
+  it('refuses when the policy now denies (-32010), when it cannot be evaluated (-32012), or asks other approvers (-32011)', () => {
+    const deny: Decision = { ...decision(), outcome: 'deny', reasons: ['frozen'], approval: undefined };
+    assert.throws(
+      () => checkRelease(check({ redecide: deciding(deny) }), granted),
+      (e: unknown) => e instanceof ReleaseDeniedError && e.code === -32010 && /at release: frozen/.test(e.message) && e.approval.release?.outcome === 'deny' && e.data?.releaseDecisionId === 'd1',
+    );
+    const broken = () => ({ decisionId: 'd1', bundle: null, result: { ok: false as const, reason: 'evaluation failed', micros: 0 } });
+    assert.throws(() => checkRelease(check({ redecide: broken }), granted), (e: unknown) => (e as { code?: number }).code === -32012);
+    const narrowed: Decision = { ...decision(), approval: { approvers: ['security'] } };
+    assert.throws(
+      () => checkRelease(check({ redecide: deciding(narrowed) }), granted),
+      (e: unknown) => e instanceof ApprovalNotGrantedError && e.data?.status === 'superseded',
+    );
+  });
+
+  it('refuses, without evaluating, when the requester token expired (or is not yet valid); leeway is honoured', () => {
+    let evaluated = 0;
+    const redecide = () => {
+      evaluated++;
+      return { decisionId: 'd1', bundle: null, result: { ok: true as const, decision: decision(), micros: 0 } };
+    };
+    const past = person('carol', { exp: Math.floor(now / 1000) - 5 });
+    assert.throws(
+      () => checkRelease(check({ subject: past, redecide }), granted),
+      (e: unknown) => e instanceof ApprovalNotGrantedError && e.data?.status === 'expired' && e.data?.expired === 'token' && e.approval.release?.outcome === 'token_invalid',
+    );
+    const future = person('carol', { exp: Math.floor(now / 1000) + 600, nbf: Math.floor(now / 1000) + 300 });
+    assert.throws(() => checkRelease(check({ subject: future, redecide }), granted), /not valid before/);
+    assert.equal(evaluated, 0);
+    assert.doesNotThrow(() => checkRelease(check({ subject: past, redecide, clockToleranceSeconds: 30 }), granted));
   });
 });

@@ -106,6 +106,7 @@ export function createApprovals(opts: ApprovalsOptions): Approvals {
     defaultTimeoutSeconds: cfg.defaultTimeoutSeconds,
     maxTimeoutSeconds: cfg.maxTimeoutSeconds,
     progressIntervalMs: cfg.progressIntervalSeconds * 1000,
+    clockToleranceSeconds: opts.auth.clockToleranceSeconds,
     announce: webhook ? (rec) => webhook!.announce(rec) : undefined,
     link,
     log,

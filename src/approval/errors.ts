@@ -62,7 +62,12 @@ export class ApprovalUnavailableError extends GatewayError {
   }
 }
 
-/** For the call's audit record: the approval an error carries, if any. */
+/**
+ * For the call's audit record: the approval an error carries, if any (a call that was not granted, or one refused
+ * at release, see release.ts).
+ */
 export function approvalOfError(err: unknown): ApprovalAudit | undefined {
-  return err instanceof ApprovalNotGrantedError ? err.approval : undefined;
+  if (!(err instanceof GatewayError)) return undefined;
+  const a = (err as GatewayError & { approval?: unknown }).approval;
+  return a && typeof a === 'object' ? (a as ApprovalAudit) : undefined;
 }

@@ -61,6 +61,17 @@ export interface AuditRecord {
     closed_reason?: string;
     requester?: { iss?: string; sub: string; client_id?: string };
     call_hash?: string;
+    /**
+     * The second look when an approved call was released: the requester's token re-checked and the call's policy
+     * input evaluated afresh against the bundle active then (its own decision_id and bundle). The record's own
+     * decision_id and bundle are the decision that held the call.
+     */
+    release?: {
+      outcome: 'allow' | 'needs_approval' | 'deny' | 'error' | 'token_invalid';
+      decision_id?: string;
+      bundle?: { revision: string; generation: number } | null;
+      reasons?: string[];
+    };
   };
 }
 

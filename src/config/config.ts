@@ -99,6 +99,8 @@ export interface ApprovalsConfig {
   store: { kind: 'memory' | 'redis'; redis?: { url?: string; urlEnv?: string; keyPrefix: string } };
   console: { issuer?: string; clientId?: string; clientSecretEnv?: string; scopes: string[]; sessionTtlSeconds: number; sessionKeyEnv?: string };
   webhook?: { url: string; secretEnv: string; maxAttempts: number; timeoutMs: number; initialBackoffMs: number };
+  /** Bounds on MCP tasks (src/transport/tasks.ts), which are on whenever approvals are. */
+  tasks: { maxTtlMs: number; maxResultBytes: number; maxPerSession: number; maxTotalBytes: number };
 }
 
 export interface MetricsConfig {

@@ -29,6 +29,8 @@ export const AUDIT_UNAVAILABLE = -32060;
 // client has no stream to receive it on.
 export const CLIENT_TIMEOUT = -32032;
 export const CLIENT_UNREACHABLE = -32033;
+// A bound on MCP tasks (approvals.tasks) was reached: too many tasks in the session, or a result too large to keep.
+export const TASK_LIMIT = -32070;
 
 // MCP 2026-07-28 protocol errors (the -32020..-32099 range is the specification's own).
 export const HEADER_MISMATCH = -32020;

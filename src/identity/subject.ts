@@ -11,6 +11,12 @@ export interface Subject {
   groups: string[];
   /** All verified claims, for policies that need more than the fields above. */
   claims: Record<string, unknown>;
+  /**
+   * The validity window of the token that made the request (JWT exp / nbf, seconds since the epoch), when it had
+   * one: a call held for approval checks it again when it is released, since the token may have lapsed meanwhile.
+   */
+  readonly exp?: number;
+  readonly nbf?: number;
   /** Stable key of (iss, sub): a session is bound to it (security checklist C14). */
   readonly principal: string;
   /** Hash of every policy-relevant fact; equal fingerprints may share cached list decisions. */
@@ -53,6 +59,8 @@ export function subjectFromClaims(claims: Record<string, unknown>, rolesClaim: s
     roles: stringList(claims[rolesClaim]),
     groups: stringList(claims[groupsClaim]),
     claims,
+    exp: typeof claims.exp === 'number' ? claims.exp : undefined,
+    nbf: typeof claims.nbf === 'number' ? claims.nbf : undefined,
     principal: `${iss ?? ''}\u0000${sub}`,
     fingerprint: createHash('sha256').update(JSON.stringify(stable)).digest('base64url'),
   };

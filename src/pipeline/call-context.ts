@@ -60,8 +60,11 @@ export function elapsedMs(since: number): number {
 export interface TaskRunner {
   /** True when this tools/call asks to run as a task (params.task). */
   wants(params: Record<string, unknown>): boolean;
-  /** Starts `run` apart from this request and returns the CreateTaskResult. */
-  start(ctx: CallContext, params: Record<string, unknown>, run: (taskCtx: CallContext, call: Record<string, unknown>) => Promise<unknown>): unknown;
+  /**
+   * Starts `run` apart from this request and returns the CreateTaskResult. `run` resolves with the result's JSON
+   * text, as the frame serialized it: the task keeps that text (its size is what the task bounds count).
+   */
+  start(ctx: CallContext, params: Record<string, unknown>, run: (taskCtx: CallContext, call: Record<string, unknown>) => Promise<string>): unknown;
   /** tasks/get, tasks/result, tasks/cancel, tasks/list on the caller's own tasks. */
   request(ctx: CallContext, method: string, params: Record<string, unknown>): Promise<unknown>;
 }

@@ -7,6 +7,7 @@
  * arguments the tool would reject; and it comes after visibility, so a hidden tool is not revealed by a schema
  * error.
  */
+import { randomUUID } from 'node:crypto';
 import { approvalProgress, type AwaitApproval } from '../approval/index.js';
 import type { AuditRecord, AuditSink } from '../audit/index.js';
 import { Catalog } from '../catalog/index.js';
@@ -76,7 +77,8 @@ export function createCallTool(deps: CallToolDeps): CallTool {
     const d = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts, ctx);
     rec.latency_ms.policy = d.micros / 1000;
     if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
-    const decision = d.decision;
+    // Reassigned only by the approval step: an approved call runs under the decision re-evaluated at release.
+    let decision = d.decision;
     rec.reasons = decision.reasons;
     if (decision.outcome === 'deny') throw new PolicyDeniedError(decision.reasons, ctx.decisionId);
 
@@ -91,7 +93,7 @@ export function createCallTool(deps: CallToolDeps): CallTool {
     // 5. approval: a call that needs a human waits for one, or does not run.
     if (decision.outcome === 'needs_approval') {
       ctx.trace?.enter('approval');
-      rec.approval = await awaitApproval({
+      const released = await awaitApproval({
         decisionId: ctx.decisionId,
         decision,
         subject: ctx.subject,
@@ -101,7 +103,15 @@ export function createCallTool(deps: CallToolDeps): CallTool {
         bundleRevision: rec.bundle?.revision,
         signal: ctx.signal,
         onProgress: approvalProgress(ctx.relay, params),
+        // The same input again, against whatever bundle is active when a reviewer's approval releases the call.
+        redecide: () => {
+          const id = randomUUID();
+          const result = authorizer.decide(ctx.subject, entry, args as Record<string, unknown>, ctx.facts, { decisionId: id, remote: ctx.remote, trace: ctx.trace });
+          return { decisionId: id, bundle: bundleRef(authorizer) ?? null, result };
+        },
       });
+      rec.approval = released.approval;
+      decision = released.decision;
     }
 
     // 6. credentials: what this call carries downstream.

@@ -49,7 +49,7 @@ export function createMethodTable(deps: MethodTableDeps): { dispatch: Dispatch; 
       // Task-augmented: answered at once with the task; the call itself runs later in the same frame.
       if (ctx.tasks?.wants(params)) {
         return plain(() =>
-          ctx.tasks!.start(ctx, params, async (taskCtx, call) => JSON.parse(await frame.run(taskCtx, 'tools/call', (scope) => callTool(taskCtx, call, scope))) as unknown),
+          ctx.tasks!.start(ctx, params, (taskCtx, call) => frame.run(taskCtx, 'tools/call', (scope) => callTool(taskCtx, call, scope))),
         )(ctx, params);
       }
       return frame.run(ctx, 'tools/call', (scope) => callTool(ctx, params, scope));

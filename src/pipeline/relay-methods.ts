@@ -3,12 +3,13 @@
  * conventions as tools. Lists are one policy evaluation (portcullis/visible); prompts/get, resources/read and
  * resources/subscribe are decided (portcullis/decision), redacted and audited like tools/call.
  */
+import { randomUUID } from 'node:crypto';
 import type { AuditRecord } from '../audit/index.js';
 import { ResourceOwners } from './resource-owners.js';
 import { Catalog, NAMESPACE_SEPARATOR } from '../catalog/index.js';
 import { GatewayError, InvalidParamsError, PolicyDeniedError, PolicyUnavailableError, UpstreamRpcError } from '../errors/index.js';
 import { INVALID_PARAMS, RESOURCE_NOT_FOUND } from '../errors/codes.js';
-import type { Authorizer, ListKind } from '../policy/index.js';
+import type { Authorizer, ListKind, Target } from '../policy/index.js';
 import { emptyReport, redact } from '../redaction/index.js';
 import { approvalProgress, type AwaitApproval } from '../approval/index.js';
 import { elapsedMs, type CallContext } from './call-context.js';
@@ -175,11 +176,13 @@ export function createRelayMethods(deps: RelayDeps) {
       if (!d.ok) throw new PolicyUnavailableError(d.reason, ctx.decisionId, d.cause);
       rec.reasons = d.decision.reasons;
       if (d.decision.outcome === 'deny') throw new PolicyDeniedError(d.decision.reasons, ctx.decisionId);
-      if (d.decision.outcome === 'needs_approval') {
+      let decision = d.decision;
+      if (decision.outcome === 'needs_approval') {
         ctx.trace?.enter('approval');
-        rec.approval = await deps.awaitApproval({
+        const target: Target = { action: method, server, kind, item, arguments: args };
+        const released = await deps.awaitApproval({
           decisionId: ctx.decisionId,
-          decision: d.decision,
+          decision,
           subject: ctx.subject,
           serverId,
           tool: `${kind}:${upstreamName}`,
@@ -187,18 +190,27 @@ export function createRelayMethods(deps: RelayDeps) {
           bundleRevision: rec.bundle?.revision,
           signal: ctx.signal,
           onProgress: approvalProgress(ctx.relay, params),
+          // Released only if the policy active then still lets it run (src/approval/release.ts).
+          redecide: () => {
+            const id = randomUUID();
+            const result = authorizer.decideTarget(ctx.subject, target, ctx.facts, { decisionId: id, remote: ctx.remote, trace: ctx.trace });
+            const b = authorizer.bundle;
+            return { decisionId: id, bundle: b ? { revision: b.revision, generation: b.generation } : null, result };
+          },
         });
+        rec.approval = released.approval;
+        decision = released.decision;
       }
       ctx.trace?.enter('redaction');
       const report = emptyReport();
       const outParams: Record<string, unknown> = { ...params, [kind === 'prompt' ? 'name' : 'uri']: upstreamName };
-      if (kind === 'prompt') outParams.arguments = redact(args, d.decision.redactArguments, report);
+      if (kind === 'prompt') outParams.arguments = redact(args, decision.redactArguments, report);
       ctx.trace?.enter('upstream', { 'portcullis.server.id': serverId });
       const upStart = performance.now();
       const a = await ctx.upstreams.request(serverId, method, outParams, { signal: ctx.signal, relay: ctx.relay, trace: ctx.trace?.carrier() });
       rec.latency_ms.upstream = elapsedMs(upStart);
       ctx.trace?.enter('redaction');
-      const result = redact(upstreamAnswer(serverId, a, rec), d.decision.redactResult, report);
+      const result = redact(upstreamAnswer(serverId, a, rec), decision.redactResult, report);
       if (report.erased.length > 0) rec.erased = report.erased;
       if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
       return result;

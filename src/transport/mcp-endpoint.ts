@@ -21,7 +21,7 @@ import type { TaskRunner } from '../pipeline/call-context.js';
 import type { Dispatch } from '../pipeline/methods.js';
 import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { RequestStream, sessionRelay } from './client-link.js';
-import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY } from './tasks.js';
+import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY, type TaskLimits } from './tasks.js';
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
 import { isModernVersion, negotiateVersion } from '../protocol/mcp.js';
 import { createStatelessTransport, unsupportedVersion } from './stateless.js';
@@ -39,8 +39,8 @@ export interface McpEndpointDeps {
   dispatch: Dispatch;
   /** Records a request refused before it reached the pipeline (authentication), in the frame's shape. */
   refusal: Frame['refusal'];
-  /** tools/call may run as an MCP task (2025-11-25): on when approvals can hold calls for minutes. */
-  tasks?: boolean;
+  /** tools/call may run as an MCP task (2025-11-25), within these bounds: on when approvals can hold calls for minutes. */
+  tasks?: TaskLimits;
   upstream: (serverId: string) => Upstream | undefined;
   /** Capabilities the aggregate endpoint offers: the union of what its upstreams offer. */
   aggregateCapabilities: () => Record<string, unknown>;
@@ -321,7 +321,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
         const ownToken = meta.progressToken === undefined ? `task-progress-${randomUUID()}` : undefined;
         const call = ownToken ? { ...rest, _meta: { ...meta, progressToken: ownToken } } : rest;
         const streamRelay = sessionRelay(session);
-        return createTask(session, params, async (signal, status) => {
+        return createTask(session, params, deps.tasks!, async (signal, status) => {
           deps.inflight.count++;
           try {
             const taskCtx = newCallContext({

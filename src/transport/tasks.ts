@@ -3,10 +3,21 @@
  * in the background (held for approval if policy says so), and the client polls tasks/get and fetches tasks/result,
  * so a call that waits minutes for a human does not depend on one HTTP request staying open. Tasks belong to the
  * session (and so to the principal) that created them.
+ *
+ * Finished tasks are kept in memory for the client to fetch, so what they hold is bounded (approvals.tasks): the ttl
+ * a client may ask for, the tasks per session, the bytes of one result and of all results in the process. Each
+ * finished task is forgotten by its own timer when its ttl ends, whatever its session is doing (an open GET stream
+ * keeps a session alive, not its tasks).
  */
 import { randomUUID } from 'node:crypto';
+import { TASK_LIMIT, INVALID_REQUEST } from '../errors/codes.js';
 import { GatewayError, InvalidParamsError, toJsonRpcError, type JsonRpcErrorObject } from '../errors/index.js';
-import type { Session } from './sessions.js';
+
+/**
+ * The session that owns tasks. Only its identity is used (a WeakMap key), so this module needs nothing of
+ * sessions.ts, which imports endTasks from here: no import circle.
+ */
+type Session = object;
 
 export type TaskStatus = 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
 
@@ -20,26 +31,48 @@ export interface Task {
   pollInterval: number;
 }
 
+/** approvals.tasks in the config: the bounds on what tasks keep in memory. */
+export interface TaskLimits {
+  /** Cap on the ttl a client asks for; the capped value is what the client is told. Also the default, if smaller. */
+  maxTtlMs: number;
+  /** A result (or error) larger than this, serialized, is not kept: the task fails saying so. */
+  maxResultBytes: number;
+  /** Tasks a session may have at once (working, or finished within their ttl). */
+  maxPerSession: number;
+  /** Bytes of kept results across every session of the process. */
+  maxTotalBytes: number;
+}
+
 interface Entry {
   task: Task;
   abort: AbortController;
   done: Promise<void>;
-  result?: unknown;
+  /** The result as serialized JSON: its size is known exactly, and it lives off the JS heap. */
+  result?: Buffer;
   error?: JsonRpcErrorObject;
+  /** Bytes this entry counts against maxTotalBytes. */
+  bytes: number;
+  /** Set once the entry left its store (ttl over, session ended): a late result is then dropped, not counted. */
+  gone: boolean;
   expiry?: NodeJS.Timeout;
 }
 
 /** Server capability announced when tasks are on. */
 export const TASKS_CAPABILITY = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
 
-// How long a finished task is kept when the client asked for no ttl; and the cap on what it may ask.
+// How long a finished task is kept when the client asked for no ttl (never more than maxTtlMs).
 const DEFAULT_TTL_MS = 15 * 60_000;
-const MAX_TTL_MS = 24 * 3600_000;
-const MAX_TASKS_PER_SESSION = 1000;
 const POLL_INTERVAL_MS = 1000;
 export const RELATED_TASK_META = 'io.modelcontextprotocol/related-task';
 
 const stores = new WeakMap<Session, Map<string, Entry>>();
+/** Bytes of results and errors kept by every task of the process: what maxTotalBytes bounds. */
+let keptBytes = 0;
+
+/** Bytes the process keeps in task results right now (for tests and metrics). */
+export function taskBytesKept(): number {
+  return keptBytes;
+}
 
 function storeOf(session: Session): Map<string, Entry> {
   let s = stores.get(session);
@@ -50,6 +83,25 @@ function storeOf(session: Session): Map<string, Entry> {
   return s;
 }
 
+function forget(store: Map<string, Entry>, entry: Entry): void {
+  clearTimeout(entry.expiry);
+  entry.gone = true;
+  store.delete(entry.task.taskId);
+  keptBytes -= entry.bytes;
+  entry.bytes = 0;
+  entry.result = undefined;
+  entry.error = undefined;
+}
+
+/** A task limit was reached: -32070 with data.limit naming the config field. */
+export class TaskLimitError extends GatewayError {
+  constructor(message: string, data: Record<string, unknown>) {
+    super(TASK_LIMIT, 'transport', message, { data });
+  }
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
 /** True when a tools/call asks to run as a task. */
 export function isTaskAugmented(params: Record<string, unknown>): boolean {
   return typeof params.task === 'object' && params.task !== null;
@@ -57,42 +109,80 @@ export function isTaskAugmented(params: Record<string, unknown>): boolean {
 
 /**
  * Starts `run` as a task of the session and returns the CreateTaskResult to send now. `run` gets the task's own
- * abort signal (tasks/cancel) and a way to say what it is waiting for.
+ * abort signal (tasks/cancel) and a way to say what it is waiting for, and resolves with the result's JSON text.
  */
 export function createTask(
   session: Session,
   params: Record<string, unknown>,
-  run: (signal: AbortSignal, status: (message: string) => void) => Promise<unknown>,
+  limits: TaskLimits,
+  run: (signal: AbortSignal, status: (message: string) => void) => Promise<string>,
 ): { task: Task } {
   const store = storeOf(session);
-  if (store.size >= MAX_TASKS_PER_SESSION) throw new GatewayError(-32600, 'transport', 'Too many tasks in this session; fetch or cancel some first');
+  if (store.size >= limits.maxPerSession) {
+    throw new TaskLimitError(
+      `Too many tasks in this session: ${store.size} are working or kept (limit ${limits.maxPerSession}, approvals.tasks.maxPerSession). ` +
+        'A finished task is kept until its ttl ends; cancel working ones, wait, or call without a task',
+      { limit: 'maxPerSession', max: limits.maxPerSession },
+    );
+  }
   const requested = (params.task as { ttl?: unknown }).ttl;
-  const ttl = typeof requested === 'number' && requested > 0 ? Math.min(requested, MAX_TTL_MS) : DEFAULT_TTL_MS;
+  const ttl = Math.min(typeof requested === 'number' && requested > 0 ? requested : DEFAULT_TTL_MS, limits.maxTtlMs);
   const now = new Date().toISOString();
   const task: Task = { taskId: randomUUID(), status: 'working', createdAt: now, lastUpdatedAt: now, ttl, pollInterval: POLL_INTERVAL_MS };
   const abort = new AbortController();
-  const entry: Entry = { task, abort, done: Promise.resolve() };
+  const entry: Entry = { task, abort, done: Promise.resolve(), bytes: 0, gone: false };
   const finish = (status: TaskStatus, message?: string) => {
-    if (task.status === 'cancelled') return;
     task.status = status;
     task.lastUpdatedAt = new Date().toISOString();
     if (message !== undefined) task.statusMessage = message;
     else delete task.statusMessage;
     // A finished task is kept for its ttl so the client can fetch the result, then forgotten.
-    entry.expiry = setTimeout(() => store.delete(task.taskId), ttl);
+    entry.expiry = setTimeout(() => forget(store, entry), ttl);
     entry.expiry.unref();
+  };
+  /** Keeps `bytes` more if both limits allow; otherwise says which one does not. */
+  const refuseToKeep = (bytes: number, what: string): TaskLimitError | null => {
+    if (bytes > limits.maxResultBytes) {
+      return new TaskLimitError(
+        `The call ran, but its ${what} (${fmt(bytes)} bytes) is larger than a task may keep (${fmt(limits.maxResultBytes)} bytes, approvals.tasks.maxResultBytes); it was discarded. Call the tool without a task to receive it directly`,
+        { limit: 'maxResultBytes', max: limits.maxResultBytes, bytes },
+      );
+    }
+    if (keptBytes + bytes > limits.maxTotalBytes) {
+      return new TaskLimitError(
+        `The call ran, but the gateway keeps no more task results now (${fmt(limits.maxTotalBytes)} bytes in all, approvals.tasks.maxTotalBytes); its ${what} (${fmt(bytes)} bytes) was discarded. Call the tool without a task, or retry later`,
+        { limit: 'maxTotalBytes', max: limits.maxTotalBytes, bytes },
+      );
+    }
+    keptBytes += bytes;
+    entry.bytes += bytes;
+    return null;
+  };
+  const fail = (err: unknown) => {
+    // An error is kept like a result (an upstream's error can be large); a refusal to keep something is itself
+    // small and bounded, so it is kept without being counted.
+    const refusal = err instanceof TaskLimitError ? err : refuseToKeep(Buffer.byteLength(JSON.stringify(toJsonRpcError(err))), 'error');
+    const final = refusal ?? err;
+    entry.error = toJsonRpcError(final);
+    finish('failed', final instanceof GatewayError ? final.message : 'the call failed');
   };
   entry.done = run(abort.signal, (message) => {
     task.statusMessage = message;
     task.lastUpdatedAt = new Date().toISOString();
   }).then(
-    (result) => {
-      entry.result = result;
+    (text) => {
+      // Cancelled or forgotten meanwhile (session ended): nothing to keep, nothing to count.
+      if (task.status === 'cancelled' || entry.gone) return;
+      // The result's JSON text as the pipeline serialized it, measured before any copy is made: a result that is
+      // not kept costs no second buffer.
+      const refusal = refuseToKeep(Buffer.byteLength(text, 'utf8'), 'result');
+      if (refusal) return fail(refusal);
+      entry.result = Buffer.from(text, 'utf8');
       finish('completed');
     },
     (err: unknown) => {
-      entry.error = toJsonRpcError(err);
-      finish('failed', err instanceof GatewayError ? err.message : 'the call failed');
+      if (task.status === 'cancelled' || entry.gone) return;
+      fail(err);
     },
   );
   store.set(task.taskId, entry);
@@ -115,9 +205,10 @@ export async function handleTaskRequest(session: Session, method: string, params
     case 'tasks/result': {
       const entry = find(session, params);
       await entry.done;
-      if (entry.task.status === 'cancelled') throw new GatewayError(-32600, 'transport', 'Task was cancelled');
+      if (entry.task.status === 'cancelled') throw new GatewayError(INVALID_REQUEST, 'transport', 'Task was cancelled');
       if (entry.error) throw new TaskFailedError(entry.error);
-      const result = (entry.result ?? {}) as Record<string, unknown>;
+      if (!entry.result) throw new InvalidParamsError(`Unknown task: ${entry.task.taskId}`); // forgotten while we waited
+      const result = JSON.parse(entry.result.toString('utf8')) as Record<string, unknown>;
       const meta = (result._meta as Record<string, unknown> | undefined) ?? {};
       return { ...result, _meta: { ...meta, [RELATED_TASK_META]: { taskId: entry.task.taskId } } };
     }
@@ -132,7 +223,8 @@ export async function handleTaskRequest(session: Session, method: string, params
       t.lastUpdatedAt = new Date().toISOString();
       // Withdraws a held approval or cancels the upstream call, exactly as notifications/cancelled would.
       entry.abort.abort();
-      entry.expiry = setTimeout(() => storeOf(session).delete(t.taskId), t.ttl ?? DEFAULT_TTL_MS);
+      const store = storeOf(session);
+      entry.expiry = setTimeout(() => forget(store, entry), t.ttl ?? DEFAULT_TTL_MS);
       entry.expiry.unref();
       return { ...t };
     }
@@ -152,13 +244,12 @@ class TaskFailedError extends GatewayError {
 
 export const TASK_METHODS = new Set(['tasks/get', 'tasks/result', 'tasks/cancel', 'tasks/list']);
 
-/** Aborts every task of a session that ends. */
+/** Aborts every task of a session that ends, and forgets them (their bytes no longer count). */
 export function endTasks(session: Session): void {
   const store = stores.get(session);
   if (!store) return;
-  for (const e of store.values()) {
-    clearTimeout(e.expiry);
+  for (const e of [...store.values()]) {
     e.abort.abort();
+    forget(store, e);
   }
-  store.clear();
 }
