@@ -66,8 +66,8 @@ export class Lifecycle {
       const c = this.started.pop()!;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<'timeout'>((resolve) => {
+        // Not unref'd: a hung stop with nothing else pending must still time out and let the rest stop (audit last).
         timer = setTimeout(() => resolve('timeout'), this.stopTimeoutMs);
-        timer.unref();
       });
       try {
         const r = await Promise.race([c.stop().then(() => 'stopped' as const), timeout]);
