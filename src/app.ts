@@ -90,7 +90,7 @@ const UNBUILT_AUTHENTICATE: Authenticate = async () => {
  */
 export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<BuiltGateway> {
   const problems = new Problems();
-  const lifecycle = new Lifecycle({ log, stopTimeoutMs: Math.max(10, cfg.shutdown.graceSeconds) * 1000 });
+  const lifecycle = new Lifecycle({ log, stopTimeoutMs: cfg.shutdown.componentStopSeconds * 1000 });
 
   // Audit first: every later stage hashes identifiers with its key. Its sinks open at start.
   const audit: AuditSink = createAuditSink(problems.step('audit', () => auditOptionsFromConfig(cfg.audit, log)) ?? { stdout: false });
