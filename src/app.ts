@@ -258,6 +258,8 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
           auditAccepting: audit.accepting(),
           descriptors,
           ...(decisionLogs ? { decisionLogs: decisionLogs.status() } : {}),
+          // Every long-lived part by name (src/lifecycle.ts).
+          components: lifecycle.status(),
         },
       };
     },

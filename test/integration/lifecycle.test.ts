@@ -2,6 +2,7 @@
 // process behind, and `validate` rejects exactly what `serve` rejects (and starts nothing when it accepts).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, startGateway, writeConfig } from '../helpers/gateway.js';
@@ -121,10 +122,34 @@ describe('lifecycle: build before start', () => {
     const gw = await startGateway(dir, cfg, 'good-serve.yaml');
     try {
       await waitFor(() => findPids(marker).length === 1, 'the STDIO child to run', 10_000);
+      // /readyz names every part and its state.
+      const ready = (await (await fetch(`${gw.base}/readyz`)).json()) as { components: Record<string, { state: string }> };
+      for (const name of ['audit', 'bundleWatcher', 'credentials', 'upstreams', 'approvals', 'quotas', 'sessions', 'listener']) {
+        assert.ok(ready.components[name], `readyz lists ${name}: ${JSON.stringify(ready)}`);
+      }
+      assert.equal(ready.components.listener!.state, 'ok');
     } finally {
       await gw.stop();
     }
     assert.equal(gw.process.proc.exitCode, 0, gw.process.stderr().slice(-2000));
     await waitFor(() => findPids(marker).length === 0, 'the STDIO child to be gone after stop', 5000);
+  });
+
+  it('a start that fails late (the port is taken) stops what had started: the STDIO child is gone, the message is one sentence', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      const marker = join(dir, 'child-port-taken.jsonl');
+      const cfg = { ...config(marker), listen: { host: '127.0.0.1', port } };
+      const r = await runCli(['serve', '--config', writeConfig(dir, cfg, 'port-taken.yaml')]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+      // The listener starts last: the child had been spawned, and the failed start stopped it.
+      assert.equal(existsSync(marker), true, 'the STDIO child had started before the listener');
+      await waitFor(() => findPids(marker).length === 0, 'no STDIO child left running', 5000);
+    } finally {
+      taken.close();
+    }
   });
 });
