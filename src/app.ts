@@ -28,7 +28,9 @@ import { createHttpApp, lastResort } from './transport/http-app.js';
 import { createListener } from './transport/tls.js';
 import { broadcast, broadcastAll, broadcastToolsChanged } from './transport/mcp-endpoint.js';
 import type { JsonRpcNotification } from './protocol/json-rpc.js';
+import { supportedVersions } from './protocol/mcp.js';
 import { SessionStore } from './transport/sessions.js';
+import { Listeners } from './transport/listeners.js';
 import { Upstream } from './upstream/index.js';
 import { component, Lifecycle, type Component } from './lifecycle.js';
 
@@ -127,8 +129,14 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
   // A new bundle may change what every client may see: tell each client with a stream to list again (the
   // gateway advertises listChanged for tools, prompts and resources).
   const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id), cfg.sessions.maxPerPrincipal);
+  // Change notifications reach both eras: 2025 sessions on their GET streams, 2026-07-28 clients on their
+  // subscriptions/listen streams.
+  const listeners = new Listeners();
   const onBundleChange = (): void => {
-    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) broadcastAll(sessions, { method });
+    for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) {
+      broadcastAll(sessions, { method });
+      listeners.publish(null, method);
+    }
   };
   const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log, onActivate: onBundleChange });
 
@@ -149,8 +157,14 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
   if (credentials) for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
   for (const u of upstreams) {
     catalog.addServer(u);
-    u.on('tools', () => broadcastToolsChanged(sessions, u.id));
-    u.on('broadcast', (n: JsonRpcNotification) => broadcast(sessions, u.id, n));
+    u.on('tools', () => {
+      broadcastToolsChanged(sessions, u.id);
+      listeners.publish(u.id, 'notifications/tools/list_changed');
+    });
+    u.on('broadcast', (n: JsonRpcNotification) => {
+      broadcast(sessions, u.id, n);
+      listeners.publish(u.id, n.method);
+    });
   }
 
   // Approvals: without an `approvals:` section, calls that need approval are refused at once. Its secrets are read here.
@@ -222,7 +236,19 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
     log,
     ensureVariants,
   });
-  const methods = createMethodTable({ frame, listTools, callTool, relay });
+  const methods = createMethodTable({
+    frame,
+    listTools,
+    callTool,
+    relay,
+    discover: (serverId) => {
+      const u = serverId === null ? undefined : catalog.servers.get(serverId)?.upstream;
+      const capabilities = u ? { ...u.capabilities, tools: { listChanged: true } } : aggregateCapabilities(upstreams);
+      const result: Record<string, unknown> = { supportedVersions: supportedVersions(), capabilities, serverInfo: u?.serverInfo ?? { name: 'portcullis', version: VERSION } };
+      if (u?.instructions) result.instructions = u.instructions;
+      return result;
+    },
+  });
 
   const loopback = isLoopback(cfg.listen.host);
   const app = createHttpApp({
@@ -276,6 +302,8 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
       aggregateCapabilities: () => aggregateCapabilities(upstreams),
       draining: () => draining,
       maxInitializeBytes: cfg.sessions.maxInitializeBytes,
+      listTtlMs: cfg.policy.listCacheSeconds * 1000,
+      listeners,
       inflight,
       tracing,
     },
@@ -301,7 +329,6 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
   if (metrics) lifecycle.add(component('metrics', { start: async () => void (metricsUrl = await metrics.start(log)), stop: () => metrics.stop() }));
   if (tracing !== TRACING_OFF) lifecycle.add(component('tracing', { stop: () => tracing.shutdown() }));
   lifecycle.add(component('quotas', { start: () => quotas.start(), stop: () => quotas.stop() }));
-  lifecycle.add(component('sessions', { start: () => sessions.start(), stop: () => sessions.stop() }));
   lifecycle.add(
     component('listener', {
       start: () =>
@@ -320,6 +347,10 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
     }),
   );
 
+  // After the listener, so that at stop they end their streams gracefully before the listener cuts connections.
+  lifecycle.add(component('sessions', { start: () => sessions.start(), stop: () => sessions.stop() }));
+  lifecycle.add(component('subscriptions', { stop: () => listeners.closeAll() }));
+
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'stop') => {
     stopping ??= (async () => {
@@ -330,7 +361,7 @@ export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<Bui
       const deadline = Date.now() + cfg.shutdown.graceSeconds * 1000;
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (inflight.count > 0) log.warn('grace period over; cutting off in-flight calls', { inflight: inflight.count });
-      // The listener and sessions first, the upstreams before the credentials (no call can still be using a lease
+      // Sessions and subscription streams end gracefully first, then the listener closes, the upstreams before the credentials (no call can still be using a lease
       // when it is revoked), audit last.
       await lifecycle.stop();
       log.info('shutdown complete');

@@ -51,6 +51,10 @@ export interface ServerConfig {
   headers?: Record<string, string>;
   labels: Record<string, string>;
   timeoutMs: number;
+  /** HTTP: connections per upstream for calls. */
+  maxConnections: number;
+  /** Largest answer (JSON body, SSE event, STDIO message) accepted from the upstream. */
+  maxResponseBytes: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
   credentials?: { default?: string; allowed: string[] };
   tls?: UpstreamTlsConfig;

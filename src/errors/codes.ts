@@ -29,3 +29,8 @@ export const AUDIT_UNAVAILABLE = -32060;
 // client has no stream to receive it on.
 export const CLIENT_TIMEOUT = -32032;
 export const CLIENT_UNREACHABLE = -32033;
+
+// MCP 2026-07-28 protocol errors (the -32020..-32099 range is the specification's own).
+export const HEADER_MISMATCH = -32020;
+export const MISSING_CLIENT_CAPABILITY = -32021;
+export const UNSUPPORTED_PROTOCOL_VERSION = -32022;

@@ -20,7 +20,7 @@ import {
 } from '../errors/index.js';
 import type { Authorizer } from '../policy/index.js';
 import type { AdmitQuota } from '../quota/index.js';
-import { emptyReport, redact, scrubSecrets } from '../redaction/index.js';
+import { compileScrubber, emptyReport, redact, scrubbingRelay, scrubValue, scrubThrown } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
 import { elapsedMs, type CallContext } from './call-context.js';
 import type { FrameScope } from './frame.js';
@@ -115,25 +115,44 @@ export function createCallTool(deps: CallToolDeps): CallTool {
     const outArgs = redact(args as Record<string, unknown>, decision.redactArguments, report);
     rec.arguments = outArgs;
 
-    // 8. upstream, under the upstream's own tool name.
+    // 8. upstream, under the upstream's own tool name. An injected credential the upstream echoes is scrubbed
+    // from everything of this call that goes back to the client: what it relays while the call runs (progress,
+    // log messages, sampling), its error, an error quoting its HTTP answer, and its result (checklist C23).
     ctx.trace?.enter('upstream', { 'portcullis.server.id': entry.server.id, 'gen_ai.tool.name': entry.tool.name });
+    const scrubber = compileScrubber(injection.secrets);
     const upStart = performance.now();
-    const answer = await ctx.upstreams.request(
-      entry.server.id,
-      'tools/call',
-      { ...params, name: entry.tool.name, arguments: outArgs },
-      { signal: ctx.signal, relay: ctx.relay, headers: injection.headers, trace: ctx.trace?.carrier() },
-    );
+    let answer;
+    try {
+      answer = await ctx.upstreams.request(
+        entry.server.id,
+        'tools/call',
+        { ...params, name: entry.tool.name, arguments: outArgs },
+        {
+          signal: ctx.signal,
+          relay: scrubber ? scrubbingRelay(ctx.relay, scrubber, report) : ctx.relay,
+          headers: injection.headers,
+          secrets: injection.secrets,
+          trace: ctx.trace?.carrier(),
+        },
+      );
+    } catch (err) {
+      if (!scrubber) throw err;
+      scrubThrown(err, scrubber, report);
+      if (report.masked.credential) rec.masked = { ...report.masked };
+      throw err;
+    }
     rec.latency_ms.upstream = elapsedMs(upStart);
     if (!answer.ok) {
       rec.upstream_error = true;
-      throw new UpstreamRpcError(entry.server.id, answer.error);
+      const error = scrubber ? scrubValue(answer.error, scrubber, report) : answer.error;
+      if (report.masked.credential) rec.masked = { ...report.masked };
+      throw new UpstreamRpcError(entry.server.id, error);
     }
 
     // 9b. redaction of the result, before the client sees it: first any injected credential echoed back,
     // then what policy says.
     ctx.trace?.enter('redaction');
-    const result = redact(scrubSecrets(answer.result, injection.secrets, report), decision.redactResult, report);
+    const result = redact(scrubber ? scrubValue(answer.result, scrubber, report) : answer.result, decision.redactResult, report);
     if (report.erased.length > 0) rec.erased = report.erased;
     if (Object.keys(report.masked).length > 0) rec.masked = report.masked;
     rec.outcome = 'allow';

@@ -14,6 +14,8 @@ import type { ListTools } from './list-tools.js';
 import type { RelayMethods } from './relay-methods.js';
 
 export interface MethodTableDeps {
+  /** server/discover: versions, capabilities and identity of an endpoint (null: the aggregate /mcp). */
+  discover: (serverId: string | null) => Record<string, unknown>;
   frame: Frame;
   listTools: ListTools;
   callTool: CallTool;
@@ -41,6 +43,7 @@ export function createMethodTable(deps: MethodTableDeps): { dispatch: Dispatch; 
 
   const table: Record<string, Handler> = {
     ping: plain(() => ({})),
+    'server/discover': plain((ctx) => deps.discover(ctx.serverId)),
     'tools/list': decided('tools/list', (ctx, _params, scope) => listTools(ctx, scope)),
     'tools/call': (ctx, params) => {
       // Task-augmented: answered at once with the task; the call itself runs later in the same frame.

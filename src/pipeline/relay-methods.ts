@@ -63,7 +63,8 @@ export function createRelayMethods(deps: RelayDeps) {
       rec.upstream_error = true;
       throw new UpstreamRpcError(serverId, a.error);
     }
-    return (a.result ?? {}) as Record<string, unknown>;
+    const r = a.result;
+    return (r !== null && typeof r === 'object' && !Array.isArray(r) ? r : {}) as Record<string, unknown>;
   }
 
   async function list(ctx: CallContext, spec: ListSpec, params: Record<string, unknown>, rec: AuditRecord): Promise<unknown> {
@@ -78,7 +79,9 @@ export function createRelayMethods(deps: RelayDeps) {
         for (let page = 0; page < 100; page++) {
           const a = await ctx.upstreams.request(sid, spec.method, cursor ? { cursor } : {}, { signal: ctx.signal, relay: ctx.relay, trace: ctx.trace?.carrier() });
           const r = upstreamAnswer(sid, a, rec);
-          for (const item of (r[spec.field] as Array<Record<string, unknown>> | undefined) ?? []) {
+          // A list that is not an array is that upstream's fault: it contributes nothing, the others still list.
+          const listed = Array.isArray(r[spec.field]) ? (r[spec.field] as Array<Record<string, unknown>>) : [];
+          for (const item of listed) {
             if (item && typeof item[spec.id] === 'string') items.push({ serverId: sid, item, key: `${sid}${NAMESPACE_SEPARATOR}${item[spec.id] as string}` });
           }
           cursor = typeof r.nextCursor === 'string' ? r.nextCursor : undefined;

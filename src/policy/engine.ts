@@ -3,7 +3,8 @@
  * Fail closed: no bundle, an evaluation error or an evaluation over its time budget is an error decision (deny).
  */
 import { createHash } from 'node:crypto';
-import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { loadPolicyWithBuiltins } from './builtins.js';
 import { parseBundle, type Bundle, type Verifier } from './bundle.js';
 
 export const ENTRYPOINT_VISIBLE = 'portcullis/visible';
@@ -49,7 +50,7 @@ export class PolicyEngine {
     const sha256 = createHash('sha256').update(archive).digest('hex');
     const bundle: Bundle = await parseBundle(archive, this.opts.verifier);
     // Initial memory is small; maximum caps what a huge input can make it grow to (then evaluation fails, closed).
-    const policy = await loadPolicy(bundle.wasm, { initial: 5, maximum: this.opts.maxMemoryPages });
+    const policy = await loadPolicyWithBuiltins(bundle.wasm, { initial: 5, maximum: this.opts.maxMemoryPages });
     policy.setData(bundle.data);
     const eps = policy.entrypoints as Record<string, number>;
     for (const ep of [ENTRYPOINT_VISIBLE, ENTRYPOINT_DECISION]) {

@@ -46,3 +46,24 @@ export function capabilityKey(capabilities: unknown): string {
   const c = capabilities as Record<string, unknown>;
   return LIST_RELEVANT_CAPABILITIES.filter((k) => c[k] !== undefined && c[k] !== null).join(',');
 }
+
+/**
+ * The stateless era (MCP 2026-07-28, SEP-2567/2575): no initialize, no session; every request carries its
+ * version and the client's capabilities in `_meta`. The gateway serves these beside the 2025 session era.
+ */
+export const MODERN_PROTOCOL_VERSIONS: readonly string[] = ['2026-07-28'];
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+export const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+export const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
+
+/** True for a revision of the stateless era (2026-07-28 or later, supported or not: the caller decides). */
+export function isModernVersion(v: unknown): v is string {
+  return typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && v >= '2026-07-28';
+}
+
+/** Every revision the gateway serves, newest first (for server/discover and UnsupportedProtocolVersion). */
+export function supportedVersions(): string[] {
+  return [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS];
+}

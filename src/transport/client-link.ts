@@ -61,7 +61,8 @@ export class RequestStream implements Relay {
 
   constructor(
     private readonly res: Response,
-    private readonly session: Session,
+    /** The 2025 session requests to the client are asked on; none for a stateless (2026-07-28) request. */
+    private readonly session?: Session,
   ) {}
 
   get streaming(): boolean {
@@ -86,6 +87,7 @@ export class RequestStream implements Relay {
   }
 
   request(method: string, params: Record<string, unknown> | undefined): Promise<UpstreamAnswer> {
+    if (!this.session) return Promise.resolve({ ok: false, error: { code: CLIENT_UNREACHABLE, message: `${method} cannot be sent to this client` } });
     return askClient(this.session, this.write, method, params);
   }
 

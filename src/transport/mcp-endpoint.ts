@@ -23,7 +23,9 @@ import { ClientUpstreams, type Upstream } from '../upstream/index.js';
 import { RequestStream, sessionRelay } from './client-link.js';
 import { createTask, handleTaskRequest, isTaskAugmented, TASKS_CAPABILITY } from './tasks.js';
 import { classify, type JsonRpcId, type JsonRpcRequest, type JsonRpcResponse, type MessageKind } from '../protocol/json-rpc.js';
-import { negotiateVersion } from '../protocol/mcp.js';
+import { isModernVersion, negotiateVersion } from '../protocol/mcp.js';
+import { createStatelessTransport, unsupportedVersion } from './stateless.js';
+import type { Listeners } from './listeners.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 import { checkPostHeaders, checkProtocolVersion } from './guards.js';
@@ -47,6 +49,10 @@ export interface McpEndpointDeps {
   challenge: (req: Request, res: Response, err: AuthenticationError) => void;
   serverExists: (id: string) => boolean;
   serverInfo: { name: string; version: string };
+  /** subscriptions/listen streams of 2026-07-28 clients (fed by the same changes as the session streams). */
+  listeners: Listeners;
+  /** How long a filtered list may be cached by a 2026-07-28 client (policy.listCacheSeconds). */
+  listTtlMs: number;
   /** sessions.maxInitializeBytes: the most a session keeps of its initialize params. */
   maxInitializeBytes: number;
   /** Flipped on SIGTERM: no new sessions, in-flight calls finish. */
@@ -74,6 +80,17 @@ export function refuse(res: ServerResponse, status: number, message: string, cod
 
 export function createMcpEndpoint(deps: McpEndpointDeps) {
   const { sessions, log } = deps;
+  const stateless = createStatelessTransport({
+    sessions,
+    dispatch: deps.dispatch,
+    upstream: deps.upstream,
+    serverInfo: deps.serverInfo,
+    log,
+    listTtlMs: deps.listTtlMs,
+    inflight: deps.inflight,
+    mrtr: { maxPending: sessions.max, stateTtlMs: 10 * 60_000 },
+    listeners: deps.listeners,
+  });
 
   /** Identity first; a failure is answered here (401/403 with the challenge) and audited. */
   async function identify(req: Request, res: Response, action: string, trace?: RequestTrace): Promise<Subject | null> {
@@ -124,7 +141,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   async function post(req: Request, res: Response): Promise<void> {
     const serverId = routeServerId(req);
     if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
-    const bad = checkPostHeaders(req) ?? checkProtocolVersion(req);
+    const bad = checkPostHeaders(req);
     if (bad) return refuse(res, bad.status, bad.message);
     const body: unknown = req.body;
     if (Array.isArray(body)) {
@@ -134,6 +151,12 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const kind = classify(body);
     if (kind === 'invalid') return refuse(res, 400, 'Invalid Request: not a JSON-RPC 2.0 message');
     const msg = body as JsonRpcRequest;
+    // An unknown MCP-Protocol-Version: 400 with UnsupportedProtocolVersion (the versions served, the one asked),
+    // which both eras read as a refusal and a 2026-07-28 client uses to pick a version.
+    const v = req.headers['mcp-protocol-version'];
+    if (v !== undefined && !isModernVersion(v) && checkProtocolVersion(req)) {
+      return sendJson(res, 400, JSON.stringify({ jsonrpc: '2.0', id: kind === 'request' ? msg.id : null, error: unsupportedVersion(String(v)) }));
+    }
     const trace = kind === 'request' ? deps.tracing?.startRequest(msg, req.headers) : undefined;
     if (!trace) return dispatch(req, res, serverId, kind, msg, undefined);
     try {
@@ -151,6 +174,12 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     trace?.enter('identity');
     const subject = await identify(req, res, kind === 'request' ? msg.method : 'message', trace);
     if (!subject) return;
+    // MCP 2026-07-28: no session; the stateless transport serves it from the same method table.
+    if (isModernVersion(req.headers['mcp-protocol-version'])) {
+      if (kind === 'request') return stateless.post(req, res, serverId, msg, subject, trace);
+      if (kind === 'notification') return void res.status(202).end();
+      return refuse(res, 400, 'Bad Request: a 2026-07-28 client sends no JSON-RPC responses (server-to-client requests are input_required results)');
+    }
 
     if (kind === 'request' && msg.method === 'initialize') return await initialize(req, res, subject, serverId, msg);
     const session = sessionFor(req, res, subject, serverId);
@@ -323,6 +352,8 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
 
   /** GET: the stream on which the gateway sends notifications (tools/list_changed) to this session. */
   async function get(req: Request, res: Response): Promise<void> {
+    // 2026-07-28 has no GET stream (subscriptions/listen replaces it): 405, as the revision says.
+    if (isModernVersion(req.headers['mcp-protocol-version'])) return methodNotAllowed(res);
     const serverId = routeServerId(req);
     if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
     if (!(req.headers.accept ?? '').includes('text/event-stream')) {
@@ -359,6 +390,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   }
 
   async function del(req: Request, res: Response): Promise<void> {
+    if (isModernVersion(req.headers['mcp-protocol-version'])) return methodNotAllowed(res);
     const serverId = routeServerId(req);
     if (serverId === undefined) return refuse(res, 404, 'Not Found: no such server');
     const subject = await identify(req, res, 'DELETE');
@@ -367,6 +399,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (!session) return;
     sessions.delete(session.id);
     res.status(200).end();
+  }
+
+  function methodNotAllowed(res: Response): void {
+    res.setHeader('Allow', 'POST');
+    refuse(res, 405, 'Method Not Allowed: MCP 2026-07-28 has no session stream; use POST (subscriptions/listen for change notifications)');
   }
 
   /** Express 5 forwards rejected promises to the error handler; this keeps the handlers plain async functions. */

@@ -1,10 +1,17 @@
 /** A Channel carries JSON-RPC messages to one upstream session and hands back whatever it sends: HTTP or STDIO. */
+import type { ChildProcess } from 'node:child_process';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonRpcMessage } from '../protocol/json-rpc.js';
 import { HttpTransport, type HttpPool, type PostOptions } from './http-transport.js';
 import type { ServerConfig } from '../config/index.js';
+import { compileScrubber, type Scrubber } from '../redaction/index.js';
 import type { Logger } from '../telemetry/logger.js';
+
+/** A stderr line longer than this is logged in pieces: a child writing without newlines cannot grow our buffer. */
+const STDERR_LINE_MAX = 64 * 1024;
+/** What is kept back when a long line is cut, so a secret being written across the cut is still seen whole. */
+const STDERR_KEEP = 4096;
 
 /** Where a message from the upstream came from: the answer stream of one of our requests, or nowhere in particular. */
 export type Deliver = (m: JsonRpcMessage, relatedTo: number | undefined) => void;
@@ -93,12 +100,20 @@ export class StdioChannel implements Channel {
   readonly kind = 'stdio' as const;
   private transport: StdioClientTransport | undefined;
   private closing = false;
+  /** The credentials injected into the child's environment: scrubbed from its stderr before it is logged. */
+  private readonly scrubber: Scrubber | null;
 
   constructor(
     private readonly cfg: ServerConfig,
     private readonly log: Logger,
     private readonly extraEnv: Record<string, string> = {},
-  ) {}
+  ) {
+    this.scrubber = compileScrubber(Object.values(extraEnv));
+  }
+
+  private clean(text: string): string {
+    return this.scrubber ? this.scrubber.text(text).text : text;
+  }
 
   async start(deliver: Deliver, onClose: (reason: string) => void): Promise<void> {
     this.closing = false;
@@ -114,17 +129,60 @@ export class StdioChannel implements Channel {
     this.transport = t;
     let closed = false;
     t.onmessage = (m: JSONRPCMessage) => deliver(m as JsonRpcMessage, undefined);
-    t.onerror = (err: Error) => this.log.warn('stdio upstream error', { server: this.cfg.id, error: err.message });
+    t.onerror = (err: Error) => this.log.warn('stdio upstream error', { server: this.cfg.id, error: this.clean(err.message).slice(0, 2000) });
+    let overflow: string | undefined;
     t.onclose = () => {
       if (closed) return;
       closed = true;
-      onClose(this.closing ? 'closed' : 'process exited');
+      onClose(overflow ?? (this.closing ? 'closed' : 'process exited'));
     };
-    t.stderr?.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8').trimEnd();
+    // Whole lines, so a secret split across two writes is still found; scrubbed, since a child may print its env.
+    let partial = '';
+    const emit = (line: string) => {
+      const text = this.clean(line).trimEnd();
       if (text) this.log.debug('stdio upstream stderr', { server: this.cfg.id, text: text.slice(0, 2000) });
+    };
+    const decoder = new TextDecoder();
+    t.stderr?.on('data', (chunk: Buffer) => {
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) emit(line);
+      if (partial.length > STDERR_LINE_MAX) {
+        const scrubbed = this.clean(partial);
+        emit(scrubbed.slice(0, -STDERR_KEEP));
+        partial = scrubbed.slice(-STDERR_KEEP);
+      }
+    });
+    t.stderr?.on('end', () => {
+      if (partial) emit(partial);
+      partial = '';
     });
     await t.start();
+    this.boundMessages(t, (reason) => (overflow = reason));
+  }
+
+  /**
+   * The SDK buffers stdout until a newline with no limit, so a child writing one endless line would grow the
+   * gateway without bound. Counting bytes since the last newline here, a message past maxResponseBytes stops
+   * the reading and the child (the supervisor restarts it); the calls waiting on it fail naming the limit.
+   * The SDK keeps its child process private; reading it is the price of not re-implementing its spawn and its
+   * shutdown sequence.
+   */
+  private boundMessages(t: StdioClientTransport, setReason: (r: string) => void): void {
+    const limit = this.cfg.maxResponseBytes ?? 16 * 1024 * 1024;
+    const stdout = (t as unknown as { _process?: ChildProcess })._process?.stdout;
+    if (!stdout) return;
+    let since = 0;
+    stdout.on('data', (chunk: Buffer) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      since = nl === -1 ? since + chunk.length : chunk.length - nl - 1;
+      if (since <= limit) return;
+      const reason = `sent a message larger than ${limit} bytes (maxResponseBytes); process stopped`;
+      setReason(reason);
+      this.log.warn('stdio upstream message too large', { server: this.cfg.id, limit });
+      stdout.destroy();
+      void t.close().catch(() => undefined);
+    });
   }
 
   async send(message: JsonRpcMessage): Promise<void> {

@@ -18,10 +18,31 @@ export class HttpStatusError extends Error {
   }
 }
 
+/** An answer over the size limit: the request was aborted and the answer dropped. */
+export class ResponseTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`answer larger than ${limit} bytes (maxResponseBytes); the request was aborted`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
 export interface PostOptions {
   headers?: Record<string, string>;
+  /** Aborts the request, freeing its connection (timeout, client cancel, client gone). */
   signal?: AbortSignal;
 }
+
+export interface PoolLimits {
+  /** Connections for calls. */
+  connections: number;
+  /** Largest JSON body or SSE event read from the upstream. */
+  maxResponseBytes: number;
+}
+
+/** How much of an HTTP error body is quoted in the error: enough to read, never the whole of a huge one. */
+const ERROR_BODY_QUOTE = 300;
+/** After our answer arrived on an SSE stream, how long the upstream may take to end it before we do. */
+const ANSWERED_STREAM_GRACE_MS = 5000;
 
 /** The connection pools to one upstream URL, shared by every MCP session the gateway holds with it. */
 export class HttpPool {
@@ -32,12 +53,17 @@ export class HttpPool {
   streams: Pool;
   readonly path: string;
 
+  private readonly connections: number;
+  readonly maxResponseBytes: number;
+
   constructor(
     readonly url: URL,
     readonly staticHeaders: Record<string, string>,
-    private readonly connections = 128,
+    limits: PoolLimits = { connections: 128, maxResponseBytes: 16 * 1024 * 1024 },
   ) {
-    this.pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.connections = limits.connections;
+    this.maxResponseBytes = limits.maxResponseBytes;
+    this.pool = new Pool(url.origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 30_000 });
     this.streams = new Pool(url.origin, { pipelining: 0, bodyTimeout: 0, headersTimeout: 30_000 });
     this.path = url.pathname + url.search;
   }
@@ -98,24 +124,45 @@ export class HttpTransport {
     });
     const sid = res.headers['mcp-session-id'];
     if (typeof sid === 'string' && sid !== '') this.sessionId = sid;
-    if (res.statusCode === 202) {
+    const status = res.statusCode;
+    if (status === 202) {
       await res.body.dump();
       return;
     }
-    if (res.statusCode >= 400) {
-      const text = (await res.body.text()).slice(0, 300);
-      throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}${text ? `: ${text}` : ''}`);
+    if (status >= 300 && status < 400) {
+      // Following would send the call (and its credential) wherever the upstream points: an SSRF, so never.
+      await res.body.dump().catch(() => undefined);
+      throw new HttpStatusError(status, `answered HTTP ${status} redirect; redirects are not followed`);
     }
+    if (status >= 400) {
+      const text = await readCapped(res.body, ERROR_BODY_QUOTE);
+      throw new HttpStatusError(status, `HTTP ${status}${text ? `: ${text}` : ''}`);
+    }
+    const limit = this.shared.maxResponseBytes;
     const ctype = String(res.headers['content-type'] ?? '');
+    const isRequest = 'method' in message && 'id' in message;
     if (ctype.includes('text/event-stream')) {
-      await readSse(res.body, onMessage);
+      await readSse(res.body, onMessage, limit, isRequest ? (message as { id: unknown }).id : undefined);
       return;
     }
-    const text = await res.body.text();
-    if (text === '') return;
-    const parsed = JSON.parse(text) as JsonRpcMessage | JsonRpcMessage[];
-    if (Array.isArray(parsed)) parsed.forEach(onMessage);
-    else onMessage(parsed);
+    const declared = Number(res.headers['content-length']);
+    if (declared > limit) {
+      res.body.destroy();
+      throw new ResponseTooLargeError(limit);
+    }
+    const text = await readLimited(res.body, limit);
+    if (text === '') {
+      // A request must be answered; an empty body would leave the call waiting for its whole timeout.
+      if (isRequest) throw new HttpStatusError(status, `answered HTTP ${status} with an empty body`);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new HttpStatusError(status, `answered HTTP ${status} with a body that is not JSON (content-type ${ctype || 'none'})`);
+    }
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) if (isMessage(m)) onMessage(m);
   }
 
   /**
@@ -127,12 +174,13 @@ export class HttpTransport {
     delete h['content-type'];
     h.accept = 'text/event-stream';
     const res = await this.shared.streams.request({ path: this.path, method: 'GET', headers: h, signal });
-    if (res.statusCode >= 400) {
+    // A redirect is not followed here either; like an error it ends this attempt.
+    if (res.statusCode < 200 || res.statusCode >= 300) {
       await res.body.dump();
       throw new HttpStatusError(res.statusCode, `HTTP ${res.statusCode}`);
     }
     onOpen?.();
-    await readSse(res.body, onMessage);
+    await readSse(res.body, onMessage, this.shared.maxResponseBytes);
   }
 
   /** Ends the upstream session (transport spec: clients SHOULD send DELETE when they are done). */
@@ -148,20 +196,93 @@ export class HttpTransport {
   }
 }
 
-async function readSse(body: Dispatcher.ResponseData['body'], onMessage: (m: JsonRpcMessage) => void): Promise<void> {
+function isMessage(m: unknown): m is JsonRpcMessage {
+  return m !== null && typeof m === 'object' && !Array.isArray(m);
+}
+
+/** The body as text, refusing (and aborting) past `limit` bytes instead of buffering whatever comes. */
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new ResponseTooLargeError(limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The first `max` characters of a body, then it is dropped: an error body is quoted, never buffered whole. */
+async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length >= max) break;
+    }
+  } catch {
+    // What we could read is enough to say what happened.
+  } finally {
+    body.destroy();
+  }
+  return text.slice(0, max);
+}
+
+/**
+ * Reads an SSE stream, handing each message to onMessage. One event may not exceed `limit` bytes; past it the
+ * stream is aborted. Once the answer to `answerId` has arrived, the upstream has a short grace to end the stream.
+ */
+async function readSse(body: Dispatcher.ResponseData['body'], onMessage: (m: JsonRpcMessage) => void, limit: number, answerId?: unknown): Promise<void> {
+  let sinceEvent = 0;
+  let dispatched = false;
+  let grace: NodeJS.Timeout | undefined;
   const parser = createParser({
     onEvent(ev) {
+      dispatched = true;
       if (ev.event !== undefined && ev.event !== 'message') return;
       if (ev.data === '') return;
+      let m: unknown;
       try {
-        onMessage(JSON.parse(ev.data) as JsonRpcMessage);
+        m = JSON.parse(ev.data);
       } catch {
-        // An unparseable event cannot be matched to a request; the request then times out loudly.
+        return; // An unparseable event cannot be matched to a request; the request then times out loudly.
       }
+      if (!isMessage(m)) return;
+      if (answerId !== undefined && !grace && !('method' in m) && (m as { id?: unknown }).id === answerId) {
+        // Our answer is in: a stream left open after it would hold a pooled connection for nothing.
+        grace = setTimeout(() => body.destroy(), ANSWERED_STREAM_GRACE_MS);
+        grace.unref();
+      }
+      onMessage(m);
+    },
+    // A comment (a keep-alive) ends what was buffered as surely as an event does.
+    onComment() {
+      dispatched = true;
     },
   });
   // undici hands over Buffers; a streaming decoder keeps a multi-byte character split across chunks intact.
   const decoder = new TextDecoder();
-  for await (const chunk of body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-  parser.feed(decoder.decode());
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Uint8Array;
+      sinceEvent += buf.length;
+      dispatched = false;
+      parser.feed(decoder.decode(buf, { stream: true }));
+      // An event ended in this chunk: what is buffered now is at most this chunk's rest.
+      if (dispatched) sinceEvent = 0;
+      if (sinceEvent > limit) {
+        body.destroy();
+        throw new ResponseTooLargeError(limit);
+      }
+    }
+    parser.feed(decoder.decode());
+  } catch (err) {
+    if (grace && body.destroyed) return; // we ended it ourselves, after the answer
+    throw err;
+  } finally {
+    clearTimeout(grace);
+  }
 }

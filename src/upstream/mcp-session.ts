@@ -23,8 +23,12 @@ export interface RequestOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** Credentials this request carries (in headers): what the upstream might echo later, to be scrubbed. */
+  secrets?: readonly string[];
   /** Receives messages related to this request (progress with the caller's own token restored, sampling, logs). */
   relay?: Relay;
+  /** Who is asking (one client session): a shared session hands an unattributed message only to a sole asker. */
+  owner?: object;
   /** W3C trace context for the upstream: put in params._meta (MCP semconv) and, over HTTP, in the headers. */
   trace?: { traceparent: string; tracestate?: string };
 }
@@ -34,8 +38,24 @@ interface Pending {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   relay?: Relay;
+  owner?: object;
   clientProgressToken?: string | number;
 }
+
+/** A request we stopped waiting for (timeout, cancel) that the upstream may still be working on. */
+interface Abandoned {
+  owner: object;
+  until: number;
+}
+
+/** Abandoned requests remembered at most, oldest forgotten first. */
+const ABANDONED_MAX = 1024;
+/**
+ * How long an abandoned request keeps a shared session's unattributed messages from a sole waiting client (at
+ * most its own timeout). A well-behaved server stops on cancellation; one that goes on and asks late is refused
+ * in this window, and an upstream cannot be made to give up sampling for everyone for long by one cancel.
+ */
+const ABANDONED_HORIZON_MS = 30_000;
 
 export interface SessionHooks {
   /** Upstream messages that relate to no request we can name. */
@@ -47,6 +67,11 @@ export class McpSession {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly progress = new Map<string, Pending>();
+  /**
+   * On a shared session, requests whose caller stopped waiting while the upstream may go on: until their timeout
+   * has passed again, a message that names no request could still be theirs, so it is not given to someone else.
+   */
+  private readonly abandoned = new Map<number, Abandoned>();
   private closed = false;
   initializeResult: Record<string, unknown> = {};
 
@@ -74,7 +99,7 @@ export class McpSession {
     this.initializeResult = (init.result ?? {}) as Record<string, unknown>;
     const v = this.initializeResult.protocolVersion;
     if (typeof v === 'string') this.channel.setProtocolVersion(v);
-    await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    await this.channel.send({ jsonrpc: '2.0', method: 'notifications/initialized' }, this.bounded());
     return this.initializeResult;
   }
 
@@ -108,6 +133,9 @@ export class McpSession {
       headers = { ...headers, ...opts.trace };
     }
     const message: JsonRpcRequest = { jsonrpc: '2.0', id, method, params: outParams };
+    // The request's own abort: a call we stop waiting for (timeout, client cancel or gone, session closed) also
+    // stops its HTTP request, so a stream the upstream never ends does not hold a pooled connection forever.
+    const outbound = new AbortController();
     return new Promise<UpstreamAnswer>((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(entry.timer);
@@ -122,24 +150,28 @@ export class McpSession {
         },
         reject: (e) => {
           cleanup();
+          outbound.abort();
           reject(e);
         },
         timer: setTimeout(() => {
           entry.reject(new UpstreamTimeoutError(this.serverId, timeoutMs));
+          this.abandon(id, entry, timeoutMs);
           this.cancel(id, 'timeout');
         }, timeoutMs),
         relay: opts.relay,
+        owner: opts.owner ?? opts.relay,
         clientProgressToken: clientToken,
       };
       const onAbort = () => {
         entry.reject(new UpstreamUnavailableError(this.serverId, 'request cancelled'));
+        this.abandon(id, entry, timeoutMs);
         this.cancel(id, 'cancelled by client');
       };
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, entry);
       if (progressKey) this.progress.set(progressKey, entry);
-      this.channel.send(message, { headers, requestId: id }).catch((err: unknown) => {
+      this.channel.send(message, { headers, requestId: id, signal: outbound.signal }).catch((err: unknown) => {
         if (!this.pending.has(id)) return;
         if (err instanceof HttpStatusError && err.status === 404) return entry.reject(err); // caller re-initializes
         entry.reject(new UpstreamUnavailableError(this.serverId, (err as Error).message, err));
@@ -148,43 +180,77 @@ export class McpSession {
   }
 
   notify(method: string, params?: Record<string, unknown>): Promise<void> {
-    return this.channel.send({ jsonrpc: '2.0', method, params }).catch(() => undefined);
+    return this.channel.send({ jsonrpc: '2.0', method, params }, this.bounded()).catch(() => undefined);
+  }
+
+  /**
+   * A notification or a reply is answered 202 at once by a sound upstream; one that never answers must not hold
+   * a pooled connection, so these sends end with the session's timeout.
+   */
+  private bounded(): { signal?: AbortSignal } {
+    return this.channel.kind === 'http' ? { signal: AbortSignal.timeout(this.defaultTimeoutMs) } : {};
   }
 
   /** Tells the upstream to stop working on a request we no longer wait for (MCP cancellation). */
   private cancel(id: number, reason: string): void {
-    this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }).catch(() => undefined);
+    this.channel.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }, this.bounded()).catch(() => undefined);
   }
 
-  /** Who gets an upstream-initiated message: the request it relates to, else the session's own relay. */
-  private relayFor(related: number | undefined): Relay | undefined {
+  private abandon(id: number, entry: Pending, horizonMs: number): void {
+    if (!this.shared || !entry.owner) return;
+    if (this.abandoned.size >= ABANDONED_MAX) this.abandoned.delete(this.abandoned.keys().next().value!);
+    this.abandoned.set(id, { owner: entry.owner, until: Date.now() + Math.min(horizonMs, ABANDONED_HORIZON_MS) });
+  }
+
+  /**
+   * Who gets an upstream-initiated message: the request it relates to (its answer stream over HTTP, or the
+   * gateway progress token it carries in _meta), else the session's own relay; on a shared session, the one
+   * client waiting on it, when there is exactly one (counting those whose call ended while the upstream may
+   * still be working on it). Guessing between two would hand one client's sampling request or log line to
+   * another (checklist C15).
+   */
+  private relayFor(related: number | undefined, params: Record<string, unknown> | undefined): { relay: Relay; entry?: Pending; byToken?: boolean } | undefined {
     if (related !== undefined) {
-      const r = this.pending.get(related)?.relay;
-      if (r) return r;
+      const entry = this.pending.get(related);
+      if (entry?.relay) return { relay: entry.relay, entry };
+    }
+    const token = (params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    if (typeof token === 'string') {
+      const entry = this.progress.get(token);
+      if (entry?.relay) return { relay: entry.relay, entry, byToken: true };
     }
     if (!this.shared) {
       // A per-client session has exactly one owner: anything it sends is that client's. It goes on the client's
       // own stream when one is open, else on the stream of the client's latest request still waiting here (what
       // the SDK's server.request() without a related request sends on its standalone stream).
       const own = this.hooks.unrelated;
-      if (own && own.available?.() !== false) return own;
-      let latest: Relay | undefined;
-      for (const p of this.pending.values()) if (p.relay) latest = p.relay;
-      return latest ?? own;
+      if (own && own.available?.() !== false) return { relay: own };
+      let latest: Pending | undefined;
+      for (const p of this.pending.values()) if (p.relay) latest = p;
+      if (latest) return { relay: latest.relay!, entry: latest };
+      return own ? { relay: own } : undefined;
     }
-    // On a shared session a message that names no request belongs to a client only when exactly one is waiting;
-    // guessing between two would hand one client's sampling request or log line to another (checklist C15).
-    let only: Relay | undefined;
+    const now = Date.now();
+    const owners = new Set<object>();
+    for (const [id, a] of this.abandoned) {
+      if (a.until < now) this.abandoned.delete(id);
+      else owners.add(a.owner);
+    }
+    let only: Pending | undefined;
     for (const p of this.pending.values()) {
-      if (!p.relay) continue;
-      if (only) return undefined;
-      only = p.relay;
+      if (!p.relay || !p.owner) continue;
+      owners.add(p.owner);
+      only ??= p;
     }
-    return only;
+    if (owners.size !== 1 || !only || !owners.has(only.owner!)) return undefined;
+    return { relay: only.relay!, entry: only };
   }
 
   private onMessage(m: JsonRpcMessage, related: number | undefined): void {
+    // One upstream's malformed message stays its own problem: it is dropped, never thrown into a handler.
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return;
     if ('method' in m) {
+      if (typeof m.method !== 'string') return;
       if ('id' in m) return this.onServerRequest(m as JsonRpcRequest, related);
       const n = m as JsonRpcNotification;
       if (n.method === 'notifications/progress') {
@@ -193,23 +259,23 @@ export class McpSession {
         entry?.relay?.notify({ jsonrpc: '2.0', method: n.method, params: { ...p, progressToken: entry.clientProgressToken } });
         return;
       }
-      this.relayFor(related)?.notify(n);
+      this.relayFor(related, n.params)?.relay.notify(n);
       return;
     }
     const r = m as JsonRpcResponse;
     if (typeof r.id !== 'number') return;
-    this.pending.get(r.id)?.resolve(r.error ? { ok: false, error: r.error } : { ok: true, result: r.result });
+    this.pending.get(r.id)?.resolve(r.error !== undefined && r.error !== null ? { ok: false, error: wellFormedError(r.error) } : { ok: true, result: r.result });
   }
 
   private onServerRequest(req: JsonRpcRequest, related: number | undefined): void {
     const reply = (body: { result: unknown } | { error: JsonRpcErrorBody }) => {
       const msg = { jsonrpc: '2.0' as const, id: req.id as JsonRpcId, ...body };
-      this.channel.send(msg as JsonRpcResponse).catch(() => undefined);
+      this.channel.send(msg as JsonRpcResponse, this.bounded()).catch(() => undefined);
     };
     if (req.method === 'ping') return reply({ result: {} });
-    const relay = this.relayFor(related);
-    if (!relay) return reply({ error: { code: METHOD_NOT_FOUND, message: `No client to answer ${req.method} on this session` } });
-    relay.request(req.method, req.params).then(
+    const target = this.relayFor(related, req.params);
+    if (!target) return reply({ error: { code: METHOD_NOT_FOUND, message: `No client to answer ${req.method} on this session` } });
+    target.relay.request(req.method, target.byToken ? withClientToken(req.params, target.entry) : req.params).then(
       (a) => reply(a.ok ? { result: a.result } : { error: a.error }),
       (err: unknown) => reply({ error: { code: INTERNAL_ERROR, message: (err as Error).message ?? 'client did not answer' } }),
     );
@@ -233,4 +299,25 @@ export class McpSession {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** An upstream's error as the client will see it: a malformed one becomes a plain internal error. */
+function wellFormedError(e: unknown): JsonRpcErrorBody {
+  if (e === null || typeof e !== 'object') return { code: INTERNAL_ERROR, message: 'upstream sent a malformed error' };
+  const o = e as { code?: unknown; message?: unknown; data?: unknown };
+  const out: JsonRpcErrorBody = {
+    code: typeof o.code === 'number' && Number.isInteger(o.code) ? o.code : INTERNAL_ERROR,
+    message: typeof o.message === 'string' ? o.message : 'upstream sent a malformed error',
+  };
+  if (o.data !== undefined) out.data = o.data;
+  return out;
+}
+
+/** The gateway progress token a relayed request named its call by is turned back into the client's own. */
+function withClientToken(params: Record<string, unknown> | undefined, entry: Pending | undefined): Record<string, unknown> | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (meta?.progressToken === undefined) return params;
+  const { progressToken: _gatewayToken, ...rest } = meta;
+  const clientToken = entry?.clientProgressToken;
+  return { ...params, _meta: clientToken === undefined ? rest : { ...rest, progressToken: clientToken } };
 }

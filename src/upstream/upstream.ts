@@ -16,6 +16,7 @@ import { HttpChannel, StdioChannel, type Channel } from './channel.js';
 import { HttpPool } from './http-transport.js';
 import type { ConnectionOptions } from 'node:tls';
 import { McpSession, type Relay, type UpstreamAnswer } from './mcp-session.js';
+import { compileScrubber, type Scrubber } from '../redaction/index.js';
 
 export type UpstreamState = 'not_ready' | 'ok' | 'error';
 
@@ -45,6 +46,9 @@ export class Upstream extends EventEmitter {
   private lastStart = 0;
   private envProvider: (() => Promise<Record<string, string>>) | undefined;
   private readonly clientSessions = new Set<McpSession>();
+  private spawnCredentials: string[][] = [];
+  /** Scrubs the credentials in the STDIO process's environment; null when it has none. */
+  credentialScrubber: Scrubber | null = null;
   restarts = 0;
   tools: Tool[] = [];
   serverInfo: Record<string, unknown> = {};
@@ -60,7 +64,12 @@ export class Upstream extends EventEmitter {
     super();
     this.id = config.id;
     this.kind = config.url ? 'http' : 'stdio';
-    if (config.url) this.pool = new HttpPool(new URL(config.url), config.headers ?? {});
+    if (config.url) {
+      this.pool = new HttpPool(new URL(config.url), config.headers ?? {}, {
+        connections: config.maxConnections ?? 128,
+        maxResponseBytes: config.maxResponseBytes ?? 16 * 1024 * 1024,
+      });
+    }
     this.restartDelay = config.restart.initialDelayMs;
   }
 
@@ -97,7 +106,19 @@ export class Upstream extends EventEmitter {
   private async newChannel(): Promise<Channel> {
     if (this.pool) return new HttpChannel(this.pool, this.log);
     const env = this.envProvider ? await this.envProvider() : {};
+    this.noteSpawnCredentials(Object.values(env));
     return new StdioChannel(this.config, this.log, env);
+  }
+
+  /**
+   * A STDIO child's injected environment (its credential) may be echoed in anything it sends: what clients get
+   * from it outside tools/call (which the pipeline scrubs with the call's own credential) is scrubbed with it.
+   * The previous process's values are kept too, since it finishes its calls while draining.
+   */
+  private noteSpawnCredentials(values: string[]): void {
+    if (values.length === 0) return;
+    this.spawnCredentials = [values, ...this.spawnCredentials].slice(0, 2);
+    this.credentialScrubber = compileScrubber(this.spawnCredentials.flat());
   }
 
   private connect(): Promise<McpSession> {
@@ -173,9 +194,11 @@ export class Upstream extends EventEmitter {
     for (let page = 0; page < 1000; page++) {
       const a = await session.request('tools/list', cursor ? { cursor } : {}, { timeoutMs: 30_000 });
       if (!a.ok) throw new Error(`tools/list refused: ${a.error.message}`);
-      const r = a.result as { tools?: Tool[]; nextCursor?: string };
-      for (const t of r.tools ?? []) if (t && typeof t.name === 'string') tools.push(t);
-      if (!r.nextCursor) break;
+      const r = (a.result ?? {}) as { tools?: unknown; nextCursor?: unknown };
+      const listed = r.tools ?? [];
+      if (!Array.isArray(listed)) throw new Error('tools/list answered a tools member that is not an array');
+      for (const t of listed as Tool[]) if (t && typeof t === 'object' && typeof t.name === 'string') tools.push(t);
+      if (typeof r.nextCursor !== 'string' || r.nextCursor === '') break;
       cursor = r.nextCursor;
     }
     return tools;

@@ -71,7 +71,11 @@ describe('transport security', () => {
     const list = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
     const bad = await rpc(gw.url, alice, sid, list, { 'mcp-protocol-version': '1999-01-01' });
     assert.equal(bad.status, 400, bad.text);
-    assert.equal(bad.json.error.code, -32600);
+    // UnsupportedProtocolVersion (MCP 2026-07-28's error, which 2025 clients read as a 400): the versions served.
+    assert.equal(bad.json.error.code, -32022);
+    assert.equal(bad.json.id, 1);
+    assert.ok(bad.json.error.data.supported.includes('2025-11-25'));
+    assert.equal(bad.json.error.data.requested, '1999-01-01');
     for (const v of ['2025-06-18', '2025-11-25']) {
       const r = await rpc(gw.url, alice, sid, list, { 'mcp-protocol-version': v });
       assert.equal(r.status, 200, `${v}: ${r.text}`);
