@@ -77,6 +77,11 @@ describe('lifecycle: build before start', () => {
     { name: 'audit checkpoint key env not set', change: (c) => (c.audit.checkpoint = { keyEnv: MISSING }), field: /audit\.checkpoint\.keyEnv: environment variable .* is not set/ },
     { name: 'auth jwks file missing', change: (c, d) => (c.auth.jwks = { file: join(d, 'no-such-jwks.json') }), field: /auth\.jwks\.file: .*ENOENT/ },
     { name: 'policy verification key file missing', change: (c, d) => (c.policy.verification = { keyFile: join(d, 'no-such-key.pem') }), field: /policy\.verification\.keyFile: .*ENOENT/ },
+    {
+      name: 'upstream client certificate file missing',
+      change: (c, d) => c.servers.push({ id: 'secure', url: 'https://127.0.0.1:9/mcp', tls: { clientCert: { certFile: join(d, 'no-such-client.pem'), keyFile: join(d, 'no-such-client.key') } } }),
+      field: /servers\[1\]\.tls: .*ENOENT/,
+    },
     { name: 'listener TLS certificate file missing', change: (c, d) => (c.listen.tls = { certFile: join(d, 'no-such-cert.pem'), keyFile: join(d, 'no-such-key.pem') }), field: /listen\.tls: .*ENOENT/ },
   ];
 
