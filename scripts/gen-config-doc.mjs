@@ -27,7 +27,7 @@ const out = `# Configuration reference
 Generated from \`src/config/config.schema.json\` by \`node scripts/gen-config-doc.mjs\`; do not edit by hand.
 ${schema.description}
 
-Check a file with \`portcullis validate --config FILE\`: it exits 0, or prints each bad field (\`servers[1].url: must match format "uri"\`) and exits 1.
+Check a file with \`portcullis validate --config FILE\`: it runs the checks \`serve\` runs (the schema, every secret environment variable set, every key and certificate file readable) without starting anything, and exits 0, or prints each problem (\`servers[1].url: must match format "uri"\`) and exits 1.
 
 | Field | Type | Meaning |
 |---|---|---|

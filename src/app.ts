@@ -1,11 +1,15 @@
-/** The composition root: builds every stage from the frozen config, and starts and stops them in order. */
+/**
+ * The composition root. buildGateway checks the config against the world (secrets, keys, files) and constructs
+ * every stage, starting nothing; startGateway then starts the parts in dependency order through one Lifecycle, so
+ * a problem found while building leaves no child process, listener, timer or connection behind.
+ */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createApprovals } from './approval/index.js';
 import { auditOptionsFromConfig, createAuditSink, createDecisionLogShipper, decisionLogOptionsFromConfig, type AuditFlushResult, type AuditSink } from './audit/index.js';
 import { Catalog } from './catalog/index.js';
-import type { GatewayConfig } from './config/index.js';
+import { ConfigError, type GatewayConfig } from './config/index.js';
 import { createCredentials, createUpstreamTls, createVaultClient } from './credentials/index.js';
 import { createAuthenticator, createDevKeys, DEV_ISSUER, withClientCertificate, type Authenticate } from './identity/index.js';
 import { createCallTool } from './pipeline/call-tool.js';
@@ -28,6 +32,7 @@ import { supportedVersions } from './protocol/mcp.js';
 import { SessionStore } from './transport/sessions.js';
 import { Listeners } from './transport/listeners.js';
 import { Upstream } from './upstream/index.js';
+import { component, Lifecycle, type Component } from './lifecycle.js';
 
 export const VERSION = '0.1.0';
 
@@ -43,21 +48,64 @@ export interface Gateway {
   flushAuditSync(): AuditFlushResult;
 }
 
-export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
-  const audit: AuditSink = createAuditSink(auditOptionsFromConfig(cfg.audit, log));
+/** A gateway built and checked, nothing started yet. `portcullis validate` builds one and discards it. */
+export interface BuiltGateway {
+  readonly lifecycle: Lifecycle;
+  /** Starts every part in dependency order and listens; on a failure stops what had started and rethrows. */
+  start(): Promise<Gateway>;
+}
+
+/** Collects one message per problem, each starting with the config field it concerns (like ConfigError). */
+class Problems {
+  readonly list: string[] = [];
+  /** Runs a build step; a failure is recorded under `field` (unless its message already names a field) and yields undefined. */
+  step<T>(field: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.add(field, err);
+      return undefined;
+    }
+  }
+  async stepAsync<T>(field: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.add(field, err);
+      return undefined;
+    }
+  }
+  private add(field: string, err: unknown): void {
+    const msg = ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+    this.list.push(msg.startsWith(field.split(/[.[]/)[0]!) ? msg : `${field}: ${msg}`);
+  }
+}
+
+/** Stands in for a part that failed to build, so the remaining checks still run; never started (the build throws). */
+const UNBUILT_AUTHENTICATE: Authenticate = async () => {
+  throw new Error('not built');
+};
+
+/**
+ * Does every check and every secret, key and file read, and constructs everything: no child process, listener,
+ * timer, network connection or file is created. Throws one ConfigError listing every problem found.
+ */
+export async function buildGateway(cfg: GatewayConfig, log: Logger): Promise<BuiltGateway> {
+  const problems = new Problems();
+  const lifecycle = new Lifecycle({ log, stopTimeoutMs: cfg.shutdown.componentStopSeconds * 1000 });
+
+  // Audit first: every later stage hashes identifiers with its key. Its sinks open at start.
+  const audit: AuditSink = createAuditSink(problems.step('audit', () => auditOptionsFromConfig(cfg.audit, log)) ?? { stdout: false });
   // OPA-compatible decision logs (optional): the authorizer reports every evaluation to it.
   const decisionLogs = cfg.decisionLogs
-    ? createDecisionLogShipper(decisionLogOptionsFromConfig(cfg.decisionLogs, { version: VERSION, hash: (v) => audit.hash(v), log }))
+    ? problems.step('decisionLogs', () => createDecisionLogShipper(decisionLogOptionsFromConfig(cfg.decisionLogs!, { version: VERSION, hash: (v) => audit.hash(v), log })))
     : undefined;
 
   // Identity.
-  let authenticate: Authenticate;
+  let authenticate: Authenticate = UNBUILT_AUTHENTICATE;
   const devTokens: Gateway['devTokens'] = [];
   let issuer = cfg.auth.issuer;
-  if (cfg.auth.mode === 'none') {
-    log.warn('!!! AUTHENTICATION IS OFF (auth.mode: none): every caller is the anonymous subject. Local development only. !!!');
-    authenticate = createAuthenticator({ auth: cfg.auth });
-  } else if (cfg.auth.mode === 'dev') {
+  if (cfg.auth.mode === 'dev') {
     const keys = await createDevKeys();
     issuer = DEV_ISSUER;
     authenticate = createAuthenticator({ auth: cfg.auth, keySet: keys.keySet, issuer });
@@ -65,47 +113,48 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     for (const id of cfg.auth.devIdentities ?? []) {
       devTokens.push({ sub: id.sub, roles: id.roles ?? [], token: await keys.mint(id, aud, 12 * 3600) });
     }
-    log.warn('auth.mode dev: tokens are signed by a key generated at start and valid only for this process');
   } else {
-    authenticate = createAuthenticator({ auth: cfg.auth });
+    // jwks.file is read here: a missing or malformed key set is a build problem, not a first-request surprise.
+    authenticate = problems.step(cfg.auth.mode === 'jwt' && cfg.auth.jwks?.file ? 'auth.jwks.file' : 'auth', () => createAuthenticator({ auth: cfg.auth })) ?? UNBUILT_AUTHENTICATE;
   }
   // The verified TLS client certificate, instead of or alongside the token (only with listen.tls.clientCaFile).
   if (cfg.auth.clientCertificate) authenticate = withClientCertificate(authenticate, cfg.auth.clientCertificate);
 
-  // Policy.
+  // Policy. A missing bundle is not a problem: the gateway fails closed until one loads.
   const v = cfg.policy.verification;
-  const verifier = v ? { config: v, key: await loadVerificationKey(v) } : undefined;
+  const key = v ? await problems.stepAsync('policy.verification.keyFile', () => loadVerificationKey(v)) : undefined;
+  const verifier = v && key ? { config: v, key } : undefined;
   const engine = new PolicyEngine({ timeoutMs: cfg.policy.timeoutMs, maxMemoryPages: cfg.policy.maxMemoryPages, verifier });
   const authorizer = createAuthorizer(engine, { listCacheSeconds: cfg.policy.listCacheSeconds, decisionLogger: decisionLogs });
   // A new bundle may change what every client may see: tell each client with a stream to list again (the
-  // gateway advertises listChanged for tools, prompts and resources). The sessions exist by the time any
-  // bundle after the first is activated.
-  let onBundleChange = (): void => undefined;
-  const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log, onActivate: () => onBundleChange() });
-  await watcher.start();
-
-  // Catalog and upstreams.
+  // gateway advertises listChanged for tools, prompts and resources).
   const sessions = new SessionStore(cfg.sessions.idleTimeoutSeconds * 1000, cfg.sessions.max, (id) => audit.hash(id), cfg.sessions.maxPerPrincipal);
-  const catalog = new Catalog(log);
-  const upstreams = cfg.servers.map((s) => new Upstream(s, log));
-  // Before the upstreams start: a STDIO upstream with a credential profile needs it in its environment at spawn.
-  // One Vault session for leases and for upstream client certificates (PKI), when any upstream needs one.
-  const pkiVault = cfg.vault && cfg.servers.some((s) => s.tls?.clientCert?.vaultPki) ? createVaultClient(cfg.vault, log) : undefined;
-  const credentials = createCredentials({ config: cfg, log, vault: pkiVault });
-  credentials.start();
-  // mTLS towards HTTP upstreams: each gets its CA and client certificate before it first connects.
-  const upstreamTls = upstreams.filter((u) => u.config.tls).map((u) => createUpstreamTls({ server: u.config, vault: pkiVault, log, apply: (t) => u.useTls(t) }));
-  await Promise.all(upstreamTls.map((t) => t.start()));
-  for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
   // Change notifications reach both eras: 2025 sessions on their GET streams, 2026-07-28 clients on their
   // subscriptions/listen streams.
   const listeners = new Listeners();
-  onBundleChange = () => {
+  const onBundleChange = (): void => {
     for (const method of ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed']) {
       broadcastAll(sessions, { method });
       listeners.publish(null, method);
     }
   };
+  const watcher = new BundleWatcher({ path: cfg.policy.bundle, pollIntervalMs: cfg.policy.pollIntervalMs, engine, log, onActivate: onBundleChange });
+
+  // Catalog and upstreams.
+  const catalog = new Catalog(log);
+  const upstreams = cfg.servers.map((s) => new Upstream(s, log));
+  // One Vault session for leases and for upstream client certificates (PKI), when any upstream needs one.
+  const pkiVault = cfg.vault && cfg.servers.some((s) => s.tls?.clientCert?.vaultPki) ? problems.step('vault', () => createVaultClient(cfg.vault!, log)) : undefined;
+  const credentials = problems.step('vault', () => createCredentials({ config: cfg, log, vault: pkiVault }));
+  // mTLS towards HTTP upstreams: each gets its CA and client certificate before it first connects (CA files read here).
+  const upstreamTls = upstreams.flatMap((u) => {
+    if (!u.config.tls) return [];
+    const i = cfg.servers.indexOf(u.config);
+    const t = problems.step(`servers[${i}].tls`, () => createUpstreamTls({ server: u.config, vault: pkiVault, log, apply: (x) => u.useTls(x) }));
+    return t ? [{ id: u.id, t }] : [];
+  });
+  // A STDIO upstream with a credential profile needs it in its environment at spawn.
+  if (credentials) for (const u of upstreams) if (u.kind === 'stdio') credentials.attach(u);
   for (const u of upstreams) {
     catalog.addServer(u);
     u.on('tools', () => {
@@ -117,12 +166,9 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       listeners.publish(u.id, n.method);
     });
   }
-  // Upstreams connect concurrently; a slow or absent one does not hold up the others (readyz reports it).
-  await Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]);
 
-  // Approvals: without an `approvals:` section, calls that need approval are refused at once.
-  const approvals = createApprovals({ config: cfg.approvals, auth: cfg.auth, issuer, publicUrl: cfg.publicUrl, authenticate, audit, log });
-  await approvals.start();
+  // Approvals: without an `approvals:` section, calls that need approval are refused at once. Its secrets are read here.
+  const approvals = problems.step('approvals', () => createApprovals({ config: cfg.approvals, auth: cfg.auth, issuer, publicUrl: cfg.publicUrl, authenticate, audit, log }));
 
   // Telemetry and quotas: each is built only when configured, and costs nothing on the request path otherwise.
   const metrics = cfg.metrics?.enabled
@@ -133,21 +179,44 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           bundle: () => engine.bundle,
           knownServer: (id) => catalog.servers.has(id),
           knownTool: (id, tool) => catalog.resolve(id, tool) !== undefined,
-          pendingApprovals: cfg.approvals ? () => approvals.holding : undefined,
+          pendingApprovals: cfg.approvals ? () => approvals?.holding ?? 0 : undefined,
           bundleRejections: () => watcher.rejections,
           toolListRejections: () => catalog.rejectedLists,
           droppedTools: () => catalog.droppedTools,
-          vaultLeases: cfg.vault ? () => credentials.leaseCount() : undefined,
+          vaultLeases: cfg.vault ? () => credentials?.leaseCount() ?? 0 : undefined,
           auditBacklog: () => audit.backlog(),
         },
         { ...cfg.metrics, bearerToken: cfg.metrics.bearerTokenEnv ? process.env[cfg.metrics.bearerTokenEnv] : undefined },
       )
     : undefined;
   metrics?.instrument(audit);
-  const metricsUrl = await metrics?.start(log);
-  const tracing = cfg.tracing?.enabled ? createTracing({ ...cfg.tracing, serviceVersion: VERSION }, log) : TRACING_OFF;
-  const quotas = createQuotas({ config: cfg.quotas, authenticate, log, registry: metrics?.registry });
-  await quotas.start();
+  const tracing = cfg.tracing?.enabled ? (problems.step('tracing', () => createTracing({ ...cfg.tracing!, serviceVersion: VERSION }, log)) ?? TRACING_OFF) : TRACING_OFF;
+  const quotas = problems.step('quotas', () => createQuotas({ config: cfg.quotas, authenticate, log, registry: metrics?.registry }));
+
+  let draining = false;
+  /** When an accept last failed for lack of file descriptors. */
+  let descriptorsExhaustedAt = 0;
+  const inflight = { count: 0 };
+  // The listener is created (its TLS certificate and key read) but not bound.
+  const server = problems.step('listen.tls', () =>
+    createListener(
+      cfg.listen.tls,
+      (req, res) => {
+        // Nothing a client sends may throw out of here: a synchronous throw would be an uncaughtException.
+        try {
+          if (!app.fastPost?.(req, res)) app(req, res);
+        } catch (err) {
+          lastResort(log, res, err);
+        }
+      },
+      // requestTimeout times only the receipt of the request (a slow or stalled body), not the answer: long tool
+      // calls, approval waits and GET streams are not cut by it.
+      cfg.http,
+    ),
+  );
+
+  if (problems.list.length > 0 || !approvals || !quotas || !credentials || !server) throw new ConfigError(cfg.source, problems.list);
+
   const routes = express.Router();
   if (approvals.router) routes.use(approvals.router);
   if (quotas.router) routes.use(quotas.router);
@@ -185,10 +254,6 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     },
   });
 
-  let draining = false;
-  /** When an accept last failed for lack of file descriptors. */
-  let descriptorsExhaustedAt = 0;
-  const inflight = { count: 0 };
   const loopback = isLoopback(cfg.listen.host);
   const app = createHttpApp({
     origin: {
@@ -223,6 +288,8 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
           auditAccepting: audit.accepting(),
           descriptors,
           ...(decisionLogs ? { decisionLogs: decisionLogs.status() } : {}),
+          // Every long-lived part by name (src/lifecycle.ts).
+          components: lifecycle.status(),
         },
       };
     },
@@ -245,21 +312,6 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       tracing,
     },
   });
-
-  const server: Server = createListener(
-    cfg.listen.tls,
-    (req, res) => {
-      // Nothing a client sends may throw out of here: a synchronous throw would be an uncaughtException.
-      try {
-        if (!app.fastPost?.(req, res)) app(req, res);
-      } catch (err) {
-        lastResort(log, res, err);
-      }
-    },
-    // requestTimeout times only the receipt of the request (a slow or stalled body), not the answer: long tool
-    // calls, approval waits and GET streams are not cut by it.
-    cfg.http,
-  );
   // Accept failures (EMFILE, ENFILE) arrive here; without a listener they would kill the process. Readiness goes
   // false for a while so a load balancer sends new clients elsewhere.
   server.on('error', (err: NodeJS.ErrnoException) => {
@@ -267,6 +319,42 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
     if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptorsExhaustedAt = Date.now();
     log.error('listener error', { code: err.code, error: err.message });
   });
+
+  // Start order = dependency order; stop runs it backwards (the listener first, audit last).
+  let metricsUrl: string | undefined;
+  lifecycle.add(component('audit', { start: () => audit.open(), stop: () => audit.close(), status: () => ({ state: audit.accepting() ? 'ok' : 'degraded', detail: audit.backlog() }) }));
+  if (decisionLogs) lifecycle.add(component('decisionLogs', { stop: () => decisionLogs.close(), status: () => ({ state: 'ok', detail: decisionLogs.status() }) }));
+  lifecycle.add(component('bundleWatcher', { start: () => watcher.start(), stop: () => watcher.stop(), status: () => ({ state: watcherState(watcher.status()), detail: watcher.error ?? undefined }) }));
+  if (pkiVault) lifecycle.add(component('vault', { stop: () => pkiVault.stop(), status: () => ({ state: vaultState(pkiVault.status()) }) }));
+  lifecycle.add(component('credentials', { start: () => credentials.start(), stop: () => credentials.stop(), status: () => ({ state: vaultState(credentials.status()) }) }));
+  for (const { id, t } of upstreamTls) lifecycle.add(component(`upstreamTls:${id}`, { start: () => t.start(), stop: () => t.stop() }));
+  lifecycle.add(upstreamsComponent(upstreams));
+  lifecycle.add(component('approvals', { start: () => approvals.start(), stop: () => approvals.stop() }));
+  if (metrics) lifecycle.add(component('metrics', { start: async () => void (metricsUrl = await metrics.start(log)), stop: () => metrics.stop() }));
+  if (tracing !== TRACING_OFF) lifecycle.add(component('tracing', { stop: () => tracing.shutdown() }));
+  lifecycle.add(component('quotas', { start: () => quotas.start(), stop: () => quotas.stop() }));
+  lifecycle.add(
+    component('listener', {
+      start: () =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(cfg.listen.port, cfg.listen.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        }),
+      stop: () => {
+        if (!server.listening) return;
+        server.close();
+        server.closeAllConnections();
+      },
+    }),
+  );
+
+  // After the listener, so that at stop they end their streams gracefully before the listener cuts connections.
+  lifecycle.add(component('sessions', { start: () => sessions.start(), stop: () => sessions.stop() }));
+  lifecycle.add(component('subscriptions', { stop: () => listeners.closeAll() }));
+
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'stop') => {
     stopping ??= (async () => {
@@ -277,47 +365,58 @@ export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gat
       const deadline = Date.now() + cfg.shutdown.graceSeconds * 1000;
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (inflight.count > 0) log.warn('grace period over; cutting off in-flight calls', { inflight: inflight.count });
-      sessions.stop();
-      listeners.closeAll();
-      if (server.listening) {
-        server.close();
-        server.closeAllConnections();
-      }
-      watcher.stop();
-      await Promise.all(upstreams.map((u) => u.stop()));
-      // After the upstreams: no call can still be using a lease when it is revoked.
-      await credentials.stop();
-      for (const t of upstreamTls) t.stop();
-      await pkiVault?.stop();
-      await approvals.stop();
-      await quotas.stop();
-      await Promise.all([audit.close(), decisionLogs?.close()]);
-      await tracing.shutdown();
-      await metrics?.stop();
+      // Sessions and subscription streams end gracefully first, then the listener closes, the upstreams before the credentials (no call can still be using a lease
+      // when it is revoked), audit last.
+      await lifecycle.stop();
       log.info('shutdown complete');
     })();
     return stopping;
   };
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(cfg.listen.port, cfg.listen.host, () => resolve());
-    });
-  } catch (err) {
-    // Nothing may outlive a gateway that never listened: children, leases, timers.
-    await stop('listen failed');
-    throw err;
-  }
-  sessions.start();
-  const port = (server.address() as AddressInfo).port;
-  const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
-  const scheme = cfg.listen.tls ? 'https' : 'http';
-  const url = `${scheme}://${host}:${port}/mcp`;
-  approvals.setListenUrl(`${scheme}://${host}:${port}`);
-  log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
+  return {
+    lifecycle,
+    async start() {
+      // On a failure the lifecycle has already stopped what it started: nothing outlives a gateway that never listened.
+      await lifecycle.start();
+      const port = (server.address() as AddressInfo).port;
+      const host = cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host;
+      const scheme = cfg.listen.tls ? 'https' : 'http';
+      const url = `${scheme}://${host}:${port}/mcp`;
+      approvals.setListenUrl(`${scheme}://${host}:${port}`);
+      if (cfg.auth.mode === 'none') log.warn('!!! AUTHENTICATION IS OFF (auth.mode: none): every caller is the anonymous subject. Local development only. !!!');
+      if (cfg.auth.mode === 'dev') log.warn('auth.mode dev: tokens are signed by a key generated at start and valid only for this process');
+      log.info('portcullis listening', { url, servers: upstreams.map((u) => u.id), bundle: engine.bundle?.revision ?? null, auth: cfg.auth.mode });
+      return { url, port, devTokens, metricsUrl, stop, flushAuditSync: () => audit.flushSync() };
+    },
+  };
+}
 
-  return { url, port, devTokens, metricsUrl, stop, flushAuditSync: () => audit.flushSync() };
+/** Builds, then starts every part in dependency order. */
+export async function startGateway(cfg: GatewayConfig, log: Logger): Promise<Gateway> {
+  return (await buildGateway(cfg, log)).start();
+}
+
+/**
+ * The upstreams as one component: they connect concurrently, and a slow or absent one does not hold up the others
+ * or the start (readyz reports it; it is retried in the background).
+ */
+function upstreamsComponent(upstreams: Upstream[]): Component {
+  return component('upstreams', {
+    start: () => Promise.race([Promise.all(upstreams.map((u) => u.start())), new Promise((r) => setTimeout(r, 10_000).unref())]),
+    stop: () => Promise.all(upstreams.map((u) => u.stop())),
+    status: () => ({
+      state: upstreams.every((u) => u.state === 'ok') ? 'ok' : upstreams.some((u) => u.state === 'ok') ? 'degraded' : 'down',
+      detail: Object.fromEntries(upstreams.map((u) => [u.id, u.state])),
+    }),
+  });
+}
+
+function watcherState(s: ReturnType<BundleWatcher['status']>): 'ok' | 'degraded' | 'down' | 'starting' {
+  return s === 'ok' ? 'ok' : s === 'warn' ? 'degraded' : s === 'error' ? 'down' : 'starting';
+}
+
+function vaultState(s: 'not_ready' | 'ok' | 'error' | 'disabled'): 'ok' | 'down' | 'starting' | 'idle' {
+  return s === 'ok' ? 'ok' : s === 'error' ? 'down' : s === 'disabled' ? 'idle' : 'starting';
 }
 
 /** The aggregate endpoint offers what any of its upstreams offers (plus tools, which it always has). */

@@ -116,7 +116,8 @@ export function createRedisStore(opts: RedisStoreOptions): ApprovalStore {
   const channel = `${p}events`;
 
   // Fail fast instead of queueing for ever: a call that cannot record its approval is refused (fail closed).
-  const redis = new Redis(opts.url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: false });
+  // lazyConnect: creating the store connects nothing (the gateway's build step creates it); ready() connects.
+  const redis = new Redis(opts.url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true });
   const sub = redis.duplicate();
   const listeners = new Set<(id: string) => void>();
   const resyncs = new Set<() => void>();
@@ -142,7 +143,7 @@ export function createRedisStore(opts: RedisStoreOptions): ApprovalStore {
     if (ch !== channel) return;
     for (const l of listeners) l(id);
   });
-  const subscribed = sub.subscribe(channel);
+  let subscribed: Promise<unknown> | undefined;
 
   async function get(id: string): Promise<ApprovalRecord | null> {
     return fromHash(await redis.hgetall(recKey(id)));
@@ -178,6 +179,7 @@ export function createRedisStore(opts: RedisStoreOptions): ApprovalStore {
   return {
     kind: 'redis',
     async ready() {
+      subscribed ??= sub.subscribe(channel);
       await subscribed;
       await redis.ping();
     },

@@ -86,6 +86,11 @@ export interface AuditSink {
   record(rec: AuditRecord): void;
   /** HMAC with the deployment key: lets records be correlated without storing the identifier itself. */
   hash(value: string): string;
+  /**
+   * Opens the sinks (files, connections, spool, batch timers). Called by the gateway's lifecycle so that building
+   * it opens nothing; a record arriving first opens them too. Idempotent.
+   */
+  open(): void;
   close(): Promise<void>;
   /**
    * The last resort for a process about to die (uncaughtException, a fatal error): synchronously writes what is
@@ -136,43 +141,51 @@ export function createAuditSink(opts: AuditOptions): AuditSink {
   const key = opts.hmacKey ?? randomBytes(32).toString('hex');
   const writer = randomUUID();
   const signer: CheckpointSigner | null = opts.checkpoint ? { key: opts.checkpoint.key, keyId: keyId(opts.checkpoint.key), writer } : null;
-  const sinks: ChainedSink[] = [];
   const warn = (msg: string, meta?: Record<string, unknown>) => log.warn(msg, meta);
-  if (opts.file) sinks.push(new FileSink({ file: opts.file, maxBytes: opts.maxFileBytes ?? 0, maxFiles: opts.maxFiles ?? 0, signer, warn }));
-  if (opts.postgres) sinks.push(new PostgresSink({ url: opts.postgres.url, table: opts.postgres.table, signer, warn }));
-  if (sinks.length > 0 && !signer) log.warn('audit checkpoints are off (no audit.checkpoint.keyEnv): edits and deletions are detectable, a cut tail is not');
-  const budget = new SpoolBudget(opts.spool?.maxBytes ?? 256 * 1024 * 1024);
-  const spoolDir = opts.spool?.dir ?? 'audit-spool';
-  const workers = sinks.map(
-    (sink) =>
-      new SinkWorker({
-        sink,
-        spool: new Spool(spoolDir, sink.name, budget),
-        maxRecords: opts.batch?.maxRecords ?? 500,
-        maxDelayMs: opts.batch?.maxDelayMs ?? 50,
-        checkpoint: opts.checkpoint ? { everyRecords: opts.checkpoint.everyRecords, everySeconds: opts.checkpoint.everySeconds } : null,
-        onFull: opts.onFull ?? 'fail-closed',
-        log,
-      }),
-  );
+  // Opened by open(), not here: creating the sink must not create files or connections (see src/lifecycle.ts).
+  let workers: SinkWorker[] | null = null;
+  const open = (): SinkWorker[] => (workers ??= openWorkers());
+  function openWorkers(): SinkWorker[] {
+    const sinks: ChainedSink[] = [];
+    if (opts.file) sinks.push(new FileSink({ file: opts.file, maxBytes: opts.maxFileBytes ?? 0, maxFiles: opts.maxFiles ?? 0, signer, warn }));
+    if (opts.postgres) sinks.push(new PostgresSink({ url: opts.postgres.url, table: opts.postgres.table, signer, warn }));
+    if (sinks.length > 0 && !signer) log.warn('audit checkpoints are off (no audit.checkpoint.keyEnv): edits and deletions are detectable, a cut tail is not');
+    const budget = new SpoolBudget(opts.spool?.maxBytes ?? 256 * 1024 * 1024);
+    const spoolDir = opts.spool?.dir ?? 'audit-spool';
+    return sinks.map(
+      (sink) =>
+        new SinkWorker({
+          sink,
+          spool: new Spool(spoolDir, sink.name, budget),
+          maxRecords: opts.batch?.maxRecords ?? 500,
+          maxDelayMs: opts.batch?.maxDelayMs ?? 50,
+          checkpoint: opts.checkpoint ? { everyRecords: opts.checkpoint.everyRecords, everySeconds: opts.checkpoint.everySeconds } : null,
+          onFull: opts.onFull ?? 'fail-closed',
+          log,
+        }),
+    );
+  }
   let closed: Promise<void> | null = null;
   return {
+    open() {
+      open();
+    },
     record(rec) {
       rec.timestamp ??= new Date().toISOString();
       const line = JSON.stringify(rec);
       if (opts.stdout) process.stdout.write(`${line}\n`);
-      for (const w of workers) w.enqueue(line);
+      for (const w of open()) w.enqueue(line);
     },
     hash(value) {
       return `hmac-sha256:${createHmac('sha256', key).update(value).digest('hex').slice(0, 32)}`;
     },
     accepting() {
-      for (const w of workers) if (!w.accepting()) return false;
+      for (const w of workers ?? []) if (!w.accepting()) return false;
       return true;
     },
     backlog() {
       const out: AuditBacklog = { records: 0, bytes: 0, sinks: {} };
-      for (const w of workers) {
+      for (const w of workers ?? []) {
         const b = w.backlog();
         out.records += b.records;
         out.bytes += b.bytes;
@@ -181,12 +194,12 @@ export function createAuditSink(opts: AuditOptions): AuditSink {
       return out;
     },
     close() {
-      closed ??= Promise.all(workers.map((w) => w.close())).then(() => undefined);
+      closed ??= Promise.all((workers ?? []).map((w) => w.close())).then(() => undefined);
       return closed;
     },
     flushSync() {
       const out: AuditFlushResult = { written: 0, spooled: 0, lost: 0 };
-      for (const w of workers) {
+      for (const w of workers ?? []) {
         const r = w.flushSync();
         out.written += r.written;
         out.spooled += r.spooled;

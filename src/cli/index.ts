@@ -1,6 +1,6 @@
 /** The portcullis command line: serve | validate | bridge | policy test | policy build | audit verify. Thin: the work is in app.ts and the modules. */
 import { Command } from 'commander';
-import { startGateway, VERSION } from '../app.js';
+import { buildGateway, startGateway, VERSION } from '../app.js';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { policyCommand } from './policy.js';
@@ -50,6 +50,11 @@ export async function runCli(argv: string[]): Promise<number> {
       try {
         gw = await startGateway(cfg, log);
       } catch (err) {
+        // A problem found while building (a secret not set, a key file missing): nothing was started.
+        if (err instanceof ConfigError) {
+          process.stderr.write(`${err.message}\n`);
+          return setExit(1);
+        }
         const e = err as NodeJS.ErrnoException;
         // The commonest start-up failure deserves a sentence, not a stack trace.
         if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
@@ -100,9 +105,9 @@ export async function runCli(argv: string[]): Promise<number> {
 
   program
     .command('validate')
-    .description('check a config file; exit 0 when valid, else print each bad field and exit 1')
+    .description('check a config file exactly as serve does, starting nothing; exit 0 when valid, else print each problem and exit 1')
     .option('-c, --config <file>', 'YAML config file (default: $PORTCULLIS_CONFIG)')
-    .action((o: { config?: string }) => {
+    .action(async (o: { config?: string }) => {
       const file = configPath(o.config);
       if (!file) {
         process.stderr.write('validate: --config FILE or PORTCULLIS_CONFIG is required\n');
@@ -110,6 +115,14 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       const cfg = load(file);
       if (!cfg) return setExit(1);
+      // The same checks serve runs (secrets, key and certificate files), then the built gateway is dropped unstarted.
+      try {
+        await buildGateway(cfg, createLogger('warn'));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        return setExit(1);
+      }
       process.stdout.write(`${cfg.source}: valid (${cfg.servers.length} servers, auth ${cfg.auth.mode})\n`);
     });
 

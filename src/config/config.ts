@@ -192,5 +192,5 @@ export interface GatewayConfig {
   audit: AuditConfig;
   decisionLogs?: DecisionLogsConfig;
   log: { level: 'error' | 'warn' | 'info' | 'debug' };
-  shutdown: { graceSeconds: number };
+  shutdown: { graceSeconds: number; componentStopSeconds: number };
 }

@@ -21,7 +21,8 @@ export class ConfigError extends Error {
     readonly source: string,
     readonly problems: string[],
   ) {
-    super(`invalid config ${source}:\n  - ${problems.join('\n  - ')}`);
+    // One problem fits on one line (what an operator reads first in a crash-looping pod's log).
+    super(problems.length === 1 ? `invalid config ${source}: ${problems[0]}` : `invalid config ${source}:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
 }

@@ -33,7 +33,10 @@ const RETRY_MAX_MS = 30_000;
 export function createUpstreamTls(opts: UpstreamTlsOptions): UpstreamTls {
   const { server, log, apply } = opts;
   const tls = server.tls!;
+  // Files are read here, when the gateway is built: a missing one is a config problem reported before anything starts.
   const ca = tls.caFile ? readFileSync(tls.caFile, 'utf8') : undefined;
+  const c = tls.clientCert;
+  const clientFiles = c?.certFile && c.keyFile ? { cert: readFileSync(c.certFile, 'utf8'), key: readFileSync(c.keyFile, 'utf8') } : {};
   const pki = tls.clientCert?.vaultPki;
   const fraction = opts.renewFraction ?? 2 / 3;
   let timer: NodeJS.Timeout | undefined;
@@ -97,8 +100,7 @@ export function createUpstreamTls(opts: UpstreamTlsOptions): UpstreamTls {
         await issue();
         return;
       }
-      const c = tls.clientCert;
-      apply({ ca, ...(c?.certFile && c.keyFile ? { cert: readFileSync(c.certFile, 'utf8'), key: readFileSync(c.keyFile, 'utf8') } : {}) });
+      apply({ ca, ...clientFiles });
       log.info('upstream tls configured', { server: server.id, clientCertificate: c?.certFile ? 'file' : 'none' });
     },
     stop() {

@@ -75,6 +75,7 @@ export function createQuotas(opts: QuotasOptions): Quotas {
   const retentionDays = cfg.usageRetentionDays;
   let store: QuotaStore;
   if (cfg.store === 'redis') {
+    if (!cfg.redis?.url && cfg.redis?.urlEnv && !env[cfg.redis.urlEnv]) throw new Error(`quotas.redis.urlEnv: environment variable ${cfg.redis.urlEnv} is not set`);
     const url = cfg.redis?.url ?? (cfg.redis?.urlEnv ? env[cfg.redis.urlEnv] : undefined);
     if (!url) throw new Error('quotas.redis: url, or urlEnv naming a set variable, is required when quotas.store is redis');
     store = createRedisStore({ url, keyPrefix: cfg.redis?.keyPrefix ?? 'portcullis:quota:', retentionDays, timeoutMs: cfg.timeoutMs, log });

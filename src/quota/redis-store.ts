@@ -48,7 +48,8 @@ const FLUSH_MS = 1000;
 export function createRedisStore(opts: RedisQuotaStoreOptions): QuotaStore {
   const { log } = opts;
   // No offline queue: a call must not wait for a reconnect it cannot see the end of; it fails (closed) at once.
-  const redis = new Redis(opts.url, { maxRetriesPerRequest: 1, connectTimeout: 5000, enableOfflineQueue: false, commandTimeout: opts.timeoutMs });
+  // lazyConnect: creating the store connects nothing (the gateway's build step creates it); ready() connects.
+  const redis = new Redis(opts.url, { maxRetriesPerRequest: 1, connectTimeout: 5000, enableOfflineQueue: false, commandTimeout: opts.timeoutMs, lazyConnect: true });
   redis.on('error', (err: Error) => log.debug('quota store connection error', { error: err.message }));
   redis.defineCommand('portcullisAdmit', { numberOfKeys: 2, lua: ADMIT });
   const admitScript = (redis as unknown as { portcullisAdmit(...args: string[]): Promise<Array<string | number>> }).portcullisAdmit.bind(redis);
@@ -86,12 +87,18 @@ export function createRedisStore(opts: RedisQuotaStoreOptions): QuotaStore {
       log.warn('quota usage could not be written; figures for the last second are lost', { error: (err as Error).message });
     }
   }
-  const flusher = setInterval(() => void flush(), FLUSH_MS);
-  flusher.unref();
+  let flusher: NodeJS.Timeout | undefined;
 
   return {
     kind: 'redis',
     async ready() {
+      if (!flusher) {
+        flusher = setInterval(() => void flush(), FLUSH_MS);
+        flusher.unref();
+      }
+      // Without an offline queue nothing connects by itself: the first ready() opens the connection (ioredis then
+      // reconnects on its own).
+      if (redis.status === 'wait') redis.connect().catch(() => undefined);
       if (redis.status !== 'ready') {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(() => reject(new Error('no connection within 5 s')), 5000);

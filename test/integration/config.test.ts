@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCli, writeConfig } from '../helpers/gateway.js';
 import { STDIO_FIXTURE, tempDir } from '../helpers/paths.js';
 import { Scope } from '../helpers/scope.js';
+import { createIssuer } from '../helpers/tokens.js';
 
 function goodConfig(dir: string): Record<string, unknown> {
   return {
@@ -49,10 +50,12 @@ describe('config validation', () => {
   const run = (key: string, args: string[]) => results.set(key, runCli(args));
   const result = (key: string) => results.get(key)!;
 
-  before(() => {
+  before(async () => {
     const t = tempDir();
     dir = t.dir;
     scope.defer(null, t.cleanup);
+    // validate reads the key set as serve does: the good config's jwks.file must exist.
+    await createIssuer(dir);
     run('good', ['validate', '--config', writeConfig(dir, goodConfig(dir), 'good.yaml')]);
     for (const tc of cases) {
       const file = writeConfig(dir, mutated(dir, tc.change), `bad-${tc.name.replace(/\W+/g, '-')}.yaml`);
