@@ -1,7 +1,7 @@
 /**
  * The credentials stage: which downstream credential a call carries, leased from Vault at the moment the call is
  * routed. The profile is the one the decision names, else the server's default; a profile the server does not
- * allow, an unknown one, or a Vault that cannot supply it fails the call closed (-32020): a call never goes out
+ * allow, an unknown one, or a Vault that cannot supply it fails the call closed (-32013): a call never goes out
  * unauthenticated, on a static fallback, or on a credential about to expire.
  */
 import type { CatalogEntry } from '../catalog/index.js';

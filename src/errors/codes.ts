@@ -13,24 +13,25 @@ export const SESSION_NOT_FOUND = -32001;
 // MCP: resources/read of an unknown URI (and, here, of one the caller may not see).
 export const RESOURCE_NOT_FOUND = -32002;
 
-// Gateway codes in the server range. They avoid -32000, -32001 and -32042, which the SDK already uses.
+// Gateway codes: all in -32003..-32019, the range MCP 2026-07-28 leaves to implementations (-32020..-32099 is the
+// specification's own). They avoid -32000 and -32001, which the SDK already uses.
 export const POLICY_DENIED = -32010;
 export const APPROVAL_REQUIRED = -32011;
 export const POLICY_UNAVAILABLE = -32012;
-export const CREDENTIAL_UNAVAILABLE = -32020;
-export const UPSTREAM_UNAVAILABLE = -32030;
-export const UPSTREAM_TIMEOUT = -32031;
-export const GATEWAY_SHUTTING_DOWN = -32040;
-export const QUOTA_EXHAUSTED = -32050;
-export const QUOTA_UNAVAILABLE = -32051;
+export const CREDENTIAL_UNAVAILABLE = -32013;
+export const UPSTREAM_UNAVAILABLE = -32014;
+export const UPSTREAM_TIMEOUT = -32015;
+export const GATEWAY_SHUTTING_DOWN = -32016;
+export const QUOTA_EXHAUSTED = -32017;
+export const QUOTA_UNAVAILABLE = -32018;
 // The audit trail cannot take more (sink down, spool full) and audit.onFull is fail-closed.
-export const AUDIT_UNAVAILABLE = -32060;
+export const AUDIT_UNAVAILABLE = -32019;
 // A request the gateway relayed to the client (sampling, elicitation, roots/list) got no answer in time, or the
 // client has no stream to receive it on.
-export const CLIENT_TIMEOUT = -32032;
-export const CLIENT_UNREACHABLE = -32033;
+export const CLIENT_TIMEOUT = -32003;
+export const CLIENT_UNREACHABLE = -32004;
 // A bound on MCP tasks (approvals.tasks) was reached: too many tasks in the session, or a result too large to keep.
-export const TASK_LIMIT = -32070;
+export const TASK_LIMIT = -32005;
 
 // MCP 2026-07-28 protocol errors (the -32020..-32099 range is the specification's own).
 export const HEADER_MISMATCH = -32020;

@@ -1,4 +1,4 @@
-/** What a call refused by a quota ends with: -32050 with when the bucket resets, or -32051 when it cannot be checked. */
+/** What a call refused by a quota ends with: -32017 with when the bucket resets, or -32018 when it cannot be checked. */
 import { QUOTA_EXHAUSTED, QUOTA_UNAVAILABLE } from '../errors/codes.js';
 import { GatewayError } from '../errors/index.js';
 import type { LimitName } from './types.js';

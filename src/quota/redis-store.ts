@@ -12,7 +12,7 @@ export interface RedisQuotaStoreOptions {
   url: string;
   keyPrefix: string;
   retentionDays: number;
-  /** Time budget of one admission; past it the call fails with -32051 (or passes with quotas.failOpen). */
+  /** Time budget of one admission; past it the call fails with -32018 (or passes with quotas.failOpen). */
   timeoutMs: number;
   log: Logger;
 }

@@ -4,12 +4,8 @@
  */
 import type { RedactionSpec } from '../policy/index.js';
 
-export interface RedactionReport {
-  /** Pointers that matched something and were removed. */
-  erased: string[];
-  /** Masked substrings, by rule name (or pattern). */
-  masked: Record<string, number>;
-}
+export type { RedactionReport } from './report.js';
+import type { RedactionReport } from './report.js';
 
 function unescape(seg: string): string {
   return seg.replace(/~1/g, '/').replace(/~0/g, '~');

@@ -4,7 +4,7 @@
  * the notifications and requests the upstream sends while the call runs (progress, log messages, sampling).
  */
 import type { Relay } from '../upstream/index.js';
-import type { RedactionReport } from './redact.js';
+import type { RedactionReport } from './report.js';
 import type { Scrubber } from './scrub-secrets.js';
 
 function count(report: RedactionReport, n: number): void {

@@ -4,7 +4,7 @@
  * that leaves towards the client goes through it: results, errors, notifications and relayed requests, in values
  * and in object keys alike (an upstream can as well echo a secret as a property name of structuredContent).
  */
-import type { RedactionReport } from './redact.js';
+import type { RedactionReport } from './report.js';
 
 export const CREDENTIAL_REPLACEMENT = '[redacted:credential]';
 // Shorter values would match ordinary text; a credential this short is not worth the false positives.

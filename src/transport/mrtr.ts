@@ -10,7 +10,7 @@
  * state is good for one retry. Calls waiting for input are bounded in number and time.
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { MISSING_CLIENT_CAPABILITY } from '../errors/codes.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY } from '../errors/codes.js';
 import { GatewayError } from '../errors/index.js';
 import type { Relay, UpstreamAnswer } from '../upstream/index.js';
 import type { RequestStream } from './client-link.js';
@@ -83,7 +83,7 @@ export class Exchange {
     },
     request: (method, params) => {
       const capability = CAPABILITY_OF[method];
-      if (capability === undefined) return Promise.resolve({ ok: false, error: { code: -32601, message: `${method} is not a request a 2026-07-28 client can be asked` } });
+      if (capability === undefined) return Promise.resolve({ ok: false, error: { code: METHOD_NOT_FOUND, message: `${method} is not a request a 2026-07-28 client can be asked` } });
       const declared = this.capabilities[capability];
       if (typeof declared !== 'object' || declared === null) {
         this.settle({ kind: 'error', error: new MissingCapabilityError(capability, method) });
@@ -168,7 +168,7 @@ export class Exchange {
     this.done = o;
     if (this.gather) clearTimeout(this.gather);
     if (this.expiry) clearTimeout(this.expiry);
-    for (const a of this.pending.values()) a.resolve({ ok: false, error: { code: -32603, message: 'the call ended' } });
+    for (const a of this.pending.values()) a.resolve({ ok: false, error: { code: INTERNAL_ERROR, message: 'the call ended' } });
     this.pending.clear();
     this.store.forget(this);
     this.wake(o);

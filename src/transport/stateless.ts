@@ -10,7 +10,7 @@
  */
 import type { Request, Response } from 'express';
 import { GatewayError, MethodNotFoundError, toJsonRpcError } from '../errors/index.js';
-import { HEADER_MISMATCH, INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, RESOURCE_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION } from '../errors/codes.js';
+import { HEADER_MISMATCH, INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY, RESOURCE_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION } from '../errors/codes.js';
 import type { Subject } from '../identity/index.js';
 import { newCallContext } from '../pipeline/call-context.js';
 import type { Dispatch } from '../pipeline/methods.js';
@@ -155,7 +155,7 @@ export function createStatelessTransport(deps: StatelessDeps) {
     const e = toJsonRpcError(err);
     // 2026-07-28 moved "resource not found" to Invalid Params.
     if (e.code === RESOURCE_NOT_FOUND) e.code = INVALID_PARAMS;
-    const status = e.code === -32601 ? 404 : e.code === MISSING_CLIENT_CAPABILITY ? 400 : 200;
+    const status = e.code === METHOD_NOT_FOUND ? 404 : e.code === MISSING_CLIENT_CAPABILITY ? 400 : 200;
     if (status !== 200 && !stream.streaming) return send(res, status, msg.id, { error: e });
     stream.finish(JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: e }));
   }

@@ -21,7 +21,7 @@ describe('task store accounting', () => {
     const b = createTask(s, { task: {} }, limits, async () => result(8_000)).task;
     await settle();
     assert.equal(taskBytesKept() - base, kept, 'the second result did not fit and was not kept');
-    await assert.rejects(handleTaskRequest(s, 'tasks/result', { taskId: b.taskId }), (e: { code?: number; data?: { limit?: string } }) => e.code === -32070 && e.data?.limit === 'maxTotalBytes');
+    await assert.rejects(handleTaskRequest(s, 'tasks/result', { taskId: b.taskId }), (e: { code?: number; data?: { limit?: string } }) => e.code === -32005 && e.data?.limit === 'maxTotalBytes');
     const got = (await handleTaskRequest(s, 'tasks/result', { taskId: a.taskId })) as { content: Array<{ text: string }> };
     assert.equal(got.content[0]!.text.length, 8_000);
     endTasks(s);

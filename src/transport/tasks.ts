@@ -93,7 +93,7 @@ function forget(store: Map<string, Entry>, entry: Entry): void {
   entry.error = undefined;
 }
 
-/** A task limit was reached: -32070 with data.limit naming the config field. */
+/** A task limit was reached: -32005 with data.limit naming the config field. */
 export class TaskLimitError extends GatewayError {
   constructor(message: string, data: Record<string, unknown>) {
     super(TASK_LIMIT, 'transport', message, { data });

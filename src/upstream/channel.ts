@@ -5,7 +5,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonRpcMessage } from '../protocol/json-rpc.js';
 import { HttpTransport, type HttpPool, type PostOptions } from './http-transport.js';
 import type { ServerConfig } from '../config/index.js';
-import { compileScrubber, type Scrubber } from '../redaction/index.js';
+import { compileScrubber, type Scrubber } from '../redaction/scrub-secrets.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** A stderr line longer than this is logged in pieces: a child writing without newlines cannot grow our buffer. */

@@ -4,7 +4,7 @@
  */
 import { UpstreamUnavailableError } from '../errors/index.js';
 import { METHOD_NOT_FOUND } from '../errors/codes.js';
-import { compileScrubber, type Scrubber } from '../redaction/index.js';
+import { compileScrubber, type Scrubber } from '../redaction/scrub-secrets.js';
 import { HttpStatusError } from './http-transport.js';
 import type { McpSession, Relay, RequestOptions, UpstreamAnswer } from './mcp-session.js';
 import type { Upstream } from './upstream.js';

@@ -16,7 +16,7 @@ import { HttpChannel, StdioChannel, type Channel } from './channel.js';
 import { HttpPool } from './http-transport.js';
 import type { ConnectionOptions } from 'node:tls';
 import { McpSession, type Relay, type UpstreamAnswer } from './mcp-session.js';
-import { compileScrubber, type Scrubber } from '../redaction/index.js';
+import { compileScrubber, type Scrubber } from '../redaction/scrub-secrets.js';
 
 export type UpstreamState = 'not_ready' | 'ok' | 'error';
 

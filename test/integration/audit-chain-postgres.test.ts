@@ -222,7 +222,7 @@ describe('audit hash chain: PostgreSQL sink', () => {
     }
     assert.ok(refusal, `a call was refused (answered ${answered})`);
     t.diagnostic(`${answered} calls answered before the first refusal (spool.maxBytes 4096)`);
-    assert.equal(refusal.code, -32060);
+    assert.equal(refusal.code, -32019);
     assert.match(refusal.message, /Audit trail unavailable: an audit sink is down and its spool is full, so new calls are refused until it recovers/);
     const full = await auditBacklog(g.base);
     assert.equal(full.sinks.postgres!.full, true);

@@ -270,7 +270,7 @@ describe('credentials from Vault (real OpenBao, real PostgreSQL)', () => {
     await waitFor(async () => (await pgRoles([first.env.PGUSER])).length === 0, 'the first process role to be revoked', 4000, 200);
   });
 
-  it('Vault down: -32020 naming the upstream, others unaffected; Vault back: service resumes without restart', async (t) => {
+  it('Vault down: -32013 naming the upstream, others unaffected; Vault back: service resumes without restart', async (t) => {
     await whoami(analyst);
     const stoppedAt = Date.now();
     await vault.stop();
@@ -285,8 +285,8 @@ describe('credentials from Vault (real OpenBao, real PostgreSQL)', () => {
       8000,
       250,
     );
-    t.diagnostic(`first -32020 ${Date.now() - stoppedAt} ms after the stop began (a cached lease serves until its margin)`);
-    assert.equal(failed.error!.code, -32020);
+    t.diagnostic(`first -32013 ${Date.now() - stoppedAt} ms after the stop began (a cached lease serves until its margin)`);
+    assert.equal(failed.error!.code, -32013);
     assert.match(failed.error!.message, /Credential for upstream 'pg' is unavailable/);
     assert.deepEqual(failed.error!.data, { server: 'pg' });
     assert.doesNotMatch(JSON.stringify(failed.error!.data) + failed.error!.message, /at \w+ \(|node_modules|\.ts:\d|ECONNREFUSED|hvs\.|s\.[A-Za-z0-9]{20}/);

@@ -273,7 +273,7 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
       assert.equal(failed.status, 'failed');
       assert.match(failed.statusMessage, /The call ran, but its result \(100,\d{3} bytes\) is larger than a task may keep \(65,536 bytes, approvals\.tasks\.maxResultBytes\)/);
       const res = await send(gw, sid, 4, 'tasks/result', { taskId: huge.taskId });
-      assert.equal(res.json.error.code, -32070);
+      assert.equal(res.json.error.code, -32005);
       assert.equal(res.json.error.data.limit, 'maxResultBytes');
       assert.equal(big.calls(100_001), 1, 'the call ran upstream once');
     });
@@ -282,7 +282,7 @@ describe('hardening: approvals re-checked at release; tasks bounded', () => {
       const sid = await rawSession(gw.url, carol, V);
       for (let i = 1; i <= 3; i++) assert.ok((await bigTask(gw, sid, i, 10)).json.result.task.taskId);
       const fourth = await bigTask(gw, sid, 4, 10);
-      assert.equal(fourth.json.error.code, -32070, fourth.text);
+      assert.equal(fourth.json.error.code, -32005, fourth.text);
       assert.equal(fourth.json.error.data.limit, 'maxPerSession');
       assert.match(fourth.json.error.message, /Too many tasks in this session: 3 are working or kept \(limit 3, approvals\.tasks\.maxPerSession\)/);
       const other = await rawSession(gw.url, carol, V);

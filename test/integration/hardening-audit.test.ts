@@ -60,7 +60,7 @@ function assertOneRecordPerCall(file: string, calls: Call[]): { records: number;
   const seqs = entries.map((e) => e.seq as number);
   assert.equal(new Set(seqs).size, seqs.length, 'no seq appears twice');
   const texts = records.filter((r) => r.action === 'tools/call').map((r) => (r.arguments as { text: string }).text);
-  const answered = calls.filter((c) => c.code !== -32060).map((c) => c.text);
+  const answered = calls.filter((c) => c.code !== -32019).map((c) => c.text);
   assert.equal(calls.filter((c) => c.code === 0).length, 0, 'no transport failures');
   assert.deepEqual([...texts].sort(), [...answered].sort(), 'exactly one record per answered call, none for a refused one');
   return { records: records.length, refused: calls.length - answered.length };
@@ -167,7 +167,7 @@ describe('hardening: audit', () => {
     scope.defer(null, restore);
     const outageStart = Date.now();
     t.diagnostic(`outage by ${restore.how}`);
-    await waitFor(() => calls.some((c) => c.code === -32060) || null, 'a call refused by fail-closed', 15_000);
+    await waitFor(() => calls.some((c) => c.code === -32019) || null, 'a call refused by fail-closed', 15_000);
     await sleep(outageStart + 10_000 - Date.now());
     restore();
     const outageEnd = Date.now();
@@ -181,7 +181,7 @@ describe('hardening: audit', () => {
     const recoveryMs = firstOk.t1 - outageEnd;
     const late = after.filter((c) => c.t0 >= outageEnd + 3000);
     const lateRefused = late.filter((c) => !c.ok).length;
-    const refusedDuring = calls.filter((c) => c.code === -32060 && c.t0 < outageEnd).length;
+    const refusedDuring = calls.filter((c) => c.code === -32019 && c.t0 < outageEnd).length;
     const readyDuring = ready.filter((r) => r.t > outageStart && r.t < outageEnd);
     const readyAfter = ready.filter((r) => r.t >= outageEnd + 3000);
     const readyAgain = ready.find((r) => r.t >= outageEnd && r.status === 200);

@@ -100,7 +100,7 @@ describe('hostile HTTP upstreams', () => {
   it('an injected credential quoted from an HTTP error body is scrubbed', async () => {
     const err = await mcpError(() => client.callTool({ name: 'evil__leak_http_error', arguments: {} }));
     noSecretIn('the error', JSON.stringify({ message: err.message, data: err.data }));
-    assert.equal(err.code, -32030);
+    assert.equal(err.code, -32014);
     assert.match(err.message, /HTTP 500: internal error handling Bearer \[redacted:credential\]/);
   });
 
@@ -181,14 +181,14 @@ describe('stuck, huge and redirecting upstream answers', () => {
       const t0 = Date.now();
       const err = await mcpError(() => client.callTool({ name: 'patient__redirect', arguments: { empty } }));
       assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
-      assert.equal(err.code, -32030);
+      assert.equal(err.code, -32014);
       assert.match(err.message, /Upstream 'patient' unavailable: answered HTTP 307 redirect; redirects are not followed/);
     }
   });
 
   it('a body that is not JSON is a clear upstream error, and the upstream still serves the next call', async () => {
     const err = await mcpError(() => client.callTool({ name: 'patient__garbage', arguments: {} }));
-    assert.equal(err.code, -32030);
+    assert.equal(err.code, -32014);
     assert.match(err.message, /Upstream 'patient' unavailable: answered HTTP 200 with a body that is not JSON/);
     const r = await client.callTool({ name: 'patient__echo', arguments: { text: 'still here' } });
     assert.deepEqual(r.content, [{ type: 'text', text: 'still here' }]);
@@ -208,7 +208,7 @@ describe('stuck, huge and redirecting upstream answers', () => {
       ),
     );
     const stuckMs = Date.now() - t0;
-    assert.ok(answers.every((a) => a.json?.error?.code === -32031), JSON.stringify(answers.find((a) => a.json?.error?.code !== -32031)?.json));
+    assert.ok(answers.every((a) => a.json?.error?.code === -32015), JSON.stringify(answers.find((a) => a.json?.error?.code !== -32015)?.json));
     // The cancellations the gateway sends are never answered by this upstream: they must not hold connections either.
     await waitFor(async () => {
       const st = await quick.stats();
@@ -242,7 +242,7 @@ describe('stuck, huge and redirecting upstream answers', () => {
   it('an answer over the default 16 MiB limit is dropped while reading, as JSON and as SSE, naming upstream and limit', async () => {
     for (const sse of [false, true]) {
       const err = await mcpError(() => client.callTool({ name: 'patient__big', arguments: { mb: 40, sse } }));
-      assert.equal(err.code, -32030);
+      assert.equal(err.code, -32014);
       assert.match(err.message, /Upstream 'patient' unavailable: answer larger than 16777216 bytes \(maxResponseBytes\)/);
     }
     const r = await client.callTool({ name: 'patient__big', arguments: { mb: 1 } });
@@ -253,7 +253,7 @@ describe('stuck, huge and redirecting upstream answers', () => {
 
   it('a STDIO child writing one endless line is stopped at the limit and restarted; the call fails naming it', async () => {
     const err = await mcpError(() => client.callTool({ name: 'local__huge_line', arguments: { mb: 40 } }));
-    assert.equal(err.code, -32030);
+    assert.equal(err.code, -32014);
     assert.match(err.message, /Upstream 'local' unavailable: sent a message larger than 16777216 bytes \(maxResponseBytes\)/);
     const r = await waitFor(
       () => client.callTool({ name: 'local__slow', arguments: { ms: 1 } }).catch(() => null),

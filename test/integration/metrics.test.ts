@@ -174,7 +174,7 @@ describe('metrics scraped by Prometheus', () => {
     const sid = await rawSession(b.url, null);
     assert.ok((await rawCall(b.url, null, sid, 'crashy__echo', { text: 'before' })).json.result);
     const crashed = await rawCall(b.url, null, sid, 'crashy__crash', {});
-    assert.equal(crashed.json.error.code, -32030);
+    assert.equal(crashed.json.error.code, -32014);
     await until('portcullis_upstream_restarts_total{job="portcullis-2",server="crashy",transport="stdio"}', (s) => s[0]?.value === 1, 'one STDIO restart');
     await until('portcullis_upstream_up{job="portcullis-2",server="crashy"}', (s) => s[0]?.value === 1, 'the restarted upstream is up');
     const sessions = await until('portcullis_client_sessions{job="portcullis-2"}', (s) => (s[0]?.value ?? 0) >= 1, 'client sessions');

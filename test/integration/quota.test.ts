@@ -1,4 +1,4 @@
-// Quotas: policy names a bucket, config gives its limits; an exhausted bucket is refused with -32050 and the time
+// Quotas: policy names a bucket, config gives its limits; an exhausted bucket is refused with -32017 and the time
 // it resets. Memory store on one gateway (calls per minute per subject, result bytes, cost), then a bucket shared by
 // two replicas through a real redis-server. GET /usage and the metrics report the same consumption.
 import assert from 'node:assert/strict';
@@ -89,13 +89,13 @@ describe('quotas (memory store)', () => {
 
   let contactBytes = 0;
 
-  it('calls per minute per subject: the 4th call is refused with -32050 and the time the window resets; another subject is unaffected', async () => {
+  it('calls per minute per subject: the 4th call is refused with -32017 and the time the window resets; another subject is unaffected', async () => {
     await earlyInAMinute();
     const sid = await rawSession(gw.url, tok.alice!);
     for (let i = 0; i < 3; i++) assert.ok((await rawCall(gw.url, tok.alice!, sid, 'web__echo', { text: `q${i}` })).json.result);
     const t0 = Date.now();
     const e = errorOf(await rawCall(gw.url, tok.alice!, sid, 'web__echo', { text: 'one too many' }));
-    assert.equal(e.code, -32050);
+    assert.equal(e.code, -32017);
     assert.equal(e.data.bucket, 'per-minute');
     assert.equal(e.data.limit, 'perMinute');
     assert.equal(e.data.max, 3);
@@ -113,7 +113,7 @@ describe('quotas (memory store)', () => {
     const refused = await waitFor(() => auditLines(auditFile).map(parseAuditLine).find((l) => l.decision_id === e.data.decisionId), 'audit record of the refusal');
     assert.equal(refused.outcome, 'deny');
     assert.equal(refused.stage, 'quota');
-    assert.equal(refused.error_code, -32050);
+    assert.equal(refused.error_code, -32017);
     assert.deepEqual(refused.quota ?? null, null, 'not charged');
     const charged = auditLines(auditFile).map(parseAuditLine).find((l) => l.action === 'tools/call' && l.outcome === 'allow' && (l.quota as any)?.bucket === 'per-minute');
     assert.ok(charged, 'admitted calls record their bucket');
@@ -127,7 +127,7 @@ describe('quotas (memory store)', () => {
     contactBytes = Buffer.byteLength(JSON.stringify(first.json.result));
     assert.ok(contactBytes > 100);
     const e = errorOf(await rawCall(gw.url, tok.alice!, sid, 'web__get_contact', { name: 'ben' }));
-    assert.equal(e.code, -32050);
+    assert.equal(e.code, -32017);
     assert.equal(e.data.limit, 'resultBytesPerDay');
     assert.equal(e.data.used, contactBytes);
     assert.equal(Date.parse(e.data.resetsAt) % 86_400_000, 0, 'next UTC midnight');
@@ -139,15 +139,15 @@ describe('quotas (memory store)', () => {
     assert.ok((await rawCall(gw.url, tok.alice!, a, 'web__add', { a: 1, b: 2 })).json.result);
     assert.ok((await rawCall(gw.url, tok.bob!, b, 'web__add', { a: 3, b: 4 })).json.result);
     const e = errorOf(await rawCall(gw.url, tok.alice!, a, 'web__add', { a: 5, b: 6 }));
-    assert.equal(e.code, -32050);
+    assert.equal(e.code, -32017);
     assert.equal(e.data.limit, 'costPerDay');
     assert.equal(e.data.used, 0.5);
   });
 
-  it('a bucket the policy names but the config lacks fails closed with -32051', async () => {
+  it('a bucket the policy names but the config lacks fails closed with -32018', async () => {
     const sid = await rawSession(gw.url, tok.alice!);
     const e = errorOf(await rawCall(gw.url, tok.alice!, sid, 'web__whoami', {}));
-    assert.equal(e.code, -32051);
+    assert.equal(e.code, -32018);
     assert.equal(e.data.bucket, 'nope');
   });
 
@@ -235,7 +235,7 @@ describe('quotas shared by two replicas through Redis', () => {
     const onA = errorOf(await rawCall(a.url, tok.alice!, sa, 'web__slow_echo', { text: 'a-late', ms: 0 }));
     const onB = errorOf(await rawCall(b.url, tok.bob!, sb, 'web__slow_echo', { text: 'b-late', ms: 0 }));
     for (const e of [onA, onB]) {
-      assert.equal(e.code, -32050);
+      assert.equal(e.code, -32017);
       assert.equal(e.data.bucket, 'shared');
       assert.equal(e.data.used, 6);
     }
@@ -252,12 +252,12 @@ describe('quotas shared by two replicas through Redis', () => {
     assert.ok(usage.rows.every((r: any) => r.resultBytes > 0));
   });
 
-  it('with Redis down, calls with a bucket fail closed (-32051); calls without one still run', async () => {
+  it('with Redis down, calls with a bucket fail closed (-32018); calls without one still run', async () => {
     await redis.stop();
     const sa = await rawSession(a.url, tok.alice!);
     const t0 = performance.now();
     const e = errorOf(await rawCall(a.url, tok.alice!, sa, 'web__slow_echo', { text: 'no store', ms: 0 }));
-    assert.equal(e.code, -32051);
+    assert.equal(e.code, -32018);
     assert.ok(performance.now() - t0 < 3000, 'refused within the time budget, not after a hang');
     assert.ok((await rawCall(a.url, tok.alice!, sa, 'web__count_calls', {})).json.result);
   });

@@ -62,7 +62,7 @@ describe('SIGTERM', () => {
       const r = await init();
       return r.status === 503 ? r : null;
     }, 'initialize to be refused with 503 during drain', 1000)) as RawResponse;
-    assert.equal(refused.json.error.code, -32040);
+    assert.equal(refused.json.error.code, -32016);
     assert.equal(refused.headers['mcp-session-id'], undefined, 'no session is created while draining');
     const ready = await raw(`${gw.base}/readyz`);
     assert.equal(ready.status, 503);

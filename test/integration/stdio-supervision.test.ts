@@ -39,7 +39,7 @@ describe('STDIO upstream supervision', () => {
   });
   after(() => scope.close());
 
-  it('crash fails the call with -32030 naming the upstream; after backoff the child is restarted and calls succeed', async () => {
+  it('crash fails the call with -32014 naming the upstream; after backoff the child is restarted and calls succeed', async () => {
     const [firstPid, ...others] = findPids(marker);
     assert.ok(firstPid, 'the STDIO child is running');
     assert.equal(others.length, 0);
@@ -47,7 +47,7 @@ describe('STDIO upstream supervision', () => {
     assert.equal(textOf(await client.callTool({ name: 'local__echo', arguments: { text: 'before' } })), 'before');
 
     const e = await mcpError(() => client.callTool({ name: 'local__crash', arguments: {} }));
-    assert.equal(e.code, -32030);
+    assert.equal(e.code, -32014);
     assert.match(e.message, /Upstream 'local' unavailable/);
     assert.deepEqual((e.data as { server: string }).server, 'local');
     await waitFor(() => !pidAlive(firstPid), 'the crashed child to be gone', 3000);
@@ -85,7 +85,7 @@ describe('STDIO upstream supervision', () => {
       early instanceof McpError,
       `a call ${earlyAt} ms after the crash respawned the child and ran, ignoring the ${BACKOFF_MS} ms restart backoff (result: ${JSON.stringify(early)})`,
     );
-    assert.equal(early.code, -32030);
+    assert.equal(early.code, -32014);
     assert.match(early.message, /Upstream 'local' unavailable/);
     assert.ok(earlyAt < BACKOFF_MS / 2, `the early call should fail at once (took ${earlyAt} ms)`);
     const spawned = findPids(marker).filter((p) => p !== pidBefore && pidAlive(p));
