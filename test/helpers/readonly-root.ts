@@ -6,7 +6,7 @@
  * /etc and /var/lib get tmpfs or overlay views inside the namespace only.
  */
 import { dirname, join } from 'node:path';
-import { CLI, ROOT } from './paths.js';
+import { ROOT } from './paths.js';
 import { spawnManaged, stopManaged, waitForStdout, waitFor } from './process.js';
 
 export interface ReadOnlyRootOptions {
@@ -53,9 +53,10 @@ export async function readOnlyRootGateway(o: ReadOnlyRootOptions): Promise<ReadO
   for (const [dest, src] of Object.entries(o.files)) lines.push(`mkdir -p ${sh(dirname(dest))}`, `cp ${sh(src)} ${sh(dest)}`);
   for (const d of o.writable) lines.push(`mkdir -p ${sh(d)}`, `mount -t tmpfs -o size=64m,mode=0700,uid=${o.uid},gid=${o.gid} tmpfs ${sh(d)}`);
   for (const [d, src] of Object.entries(o.binds ?? {})) lines.push(`mkdir -p ${sh(d)}`, `mount --bind ${sh(src)} ${sh(d)}`, `mount -o remount,bind,ro ${sh(d)}`);
-  // An app dir under the host's /tmp would vanish under the fresh /tmp: bind it to a path of its own first, read-only.
-  const app = o.appDir ? '/var/lib/.app' : ROOT;
-  if (o.appDir) lines.push(`mkdir -p ${app}`, `mount --bind ${sh(o.appDir)} ${app}`, `mount -o remount,bind,ro ${app}`);
+  // The app dir (the repository by default) is bound to a path of its own first, read-only: a checkout under the
+  // host's /tmp (a CI clone) would otherwise vanish under the fresh /tmp.
+  const app = '/var/lib/.app';
+  lines.push(`mkdir -p ${app}`, `mount --bind ${sh(o.appDir ?? ROOT)} ${app}`, `mount -o remount,bind,ro ${app}`);
   // A bind mount, unlike a symlink, gives the files paths under the app: module resolution never walks up into the host's trees.
   for (const [rel, src] of Object.entries(o.appBinds ?? {})) {
     lines.push(`mount --bind ${sh(src)} ${sh(`${app}/${rel}`)}`, `mount -o remount,bind,ro ${sh(`${app}/${rel}`)}`);
@@ -67,7 +68,7 @@ export async function readOnlyRootGateway(o: ReadOnlyRootOptions): Promise<ReadO
     // Last: the root filesystem itself (the repository with dist/ and node_modules/ included) becomes read-only.
     'mount -o remount,bind,ro /',
     `cd ${sh(app)}`,
-    `exec setpriv --reuid=${o.uid} --regid=${o.gid} --clear-groups --no-new-privs ${sh(process.execPath)} ${sh(o.appDir ? join(app, 'dist', 'main.js') : CLI)} serve --config /etc/portcullis/portcullis.yaml`,
+    `exec setpriv --reuid=${o.uid} --regid=${o.gid} --clear-groups --no-new-privs ${sh(process.execPath)} ${sh(join(app, 'dist', 'main.js'))} serve --config /etc/portcullis/portcullis.yaml`,
   );
   const proc = spawnManaged('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', lines.join('\n')], {
     cwd: '/',

@@ -3,6 +3,7 @@
 // gateway needs (security context, probes, shutdown timing, volumes, secrets), and the rendered config accepted by
 // `portcullis validate` and served by the real gateway on a read-only root filesystem as the image's non-root user.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -264,11 +265,18 @@ describe('Helm chart', () => {
   it('the rendered configs pass `portcullis validate`, in the environment the pod gets', async () => {
     for (const [name, r] of [['default', base], ['everything-on', full]] as const) {
       const file = join(dir, `${name}.yaml`);
-      writeFileSync(file, r.configText);
-      // The container's env as Kubernetes would set it, each Secret key standing in for its value.
+      // validate reads what serve reads (the build step): the listener's certificate, mounted from a Secret in the
+      // pod, is a real self-signed pair here, at a path of the test's own.
+      const tlsDir = join(dir, `${name}-tls`);
+      mkdirSync(tlsDir, { recursive: true });
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=portcullis.test', '-days', '1', '-keyout', join(tlsDir, 'tls.key'), '-out', join(tlsDir, 'tls.crt')], { stdio: 'ignore' });
+      writeFileSync(file, r.configText.replaceAll('/etc/portcullis-tls/', `${tlsDir}/`));
+      // The container's env as Kubernetes would set it, each Secret key standing in for its value (a URL-shaped one
+      // where the config parses a URL).
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
       for (const e of (r.container.env ?? []) as Manifest[]) {
-        env[e.name] = e.value ?? `placeholder-for-${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`;
+        const placeholder = `placeholder-for-${e.valueFrom?.secretKeyRef.name}/${e.valueFrom?.secretKeyRef.key}`;
+        env[e.name] = e.value ?? (/REDIS/.test(e.name) ? 'redis://placeholder.invalid:6379' : placeholder);
       }
       const v = await run(process.execPath, [CLI, 'validate', '--config', file], { env });
       assert.equal(v.code, 0, `${name}:\n${v.stdout}\n${v.stderr}`);
