@@ -293,7 +293,7 @@ describe('credentials from Vault (real OpenBao, real PostgreSQL)', () => {
     const other = await call(analyst, 'web__echo', { text: 'unaffected' });
     assert.ok(other.ok && !other.isError);
     assert.equal(other.text, 'unaffected');
-    assert.ok(logged({ message: 'call failed', stage: 'credentials', error: /^vault unreachable/ }).length >= 1, 'the log says why');
+    assert.ok(logged({ message: 'request failed', stage: 'credentials', error: /^vault unreachable/ }).length >= 1, 'the log says why');
 
     await vault.start();
     const restartedAt = Date.now();
