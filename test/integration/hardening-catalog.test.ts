@@ -112,7 +112,9 @@ describe('hardening: one upstream cannot deny /mcp to everyone (row 5, row 17)',
         auth: issuer.authConfig(),
         // The production budget (50 ms) is what an oversized list blew; 200 ms leaves room for a busy test machine.
         policy: { bundle, timeoutMs: 200 },
-        servers: [httpServer('web', web.url, { trust: 'trusted' }), httpServer('evil', evil.url, { trust: 'trusted' })],
+        // The response-size bound (servers[].maxResponseBytes, 16 MiB by default) would cut the 50 MB list before the
+        // catalog's own bounds see it: raised here so that those are what is tested.
+        servers: [httpServer('web', web.url, { trust: 'trusted' }), httpServer('evil', evil.url, { trust: 'trusted' }, { maxResponseBytes: 128 * 1024 * 1024 })],
       }),
       (g) => g.stop(),
     );
