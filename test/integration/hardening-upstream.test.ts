@@ -278,7 +278,7 @@ describe('per-server connection and size bounds', () => {
       await startGateway(dir, {
         auth: { mode: 'none' },
         policy: { bundle: buildAllowAllBundle(dir) },
-        servers: [{ id: 'tight', url: up.url, labels: {}, timeoutMs: 1500, maxConnections: 2, maxResponseBytes: 1024 * 1024 }],
+        servers: [{ id: 'tight', url: up.url, labels: {}, timeoutMs: 4000, maxConnections: 2, maxResponseBytes: 1024 * 1024 }],
       }),
       (g) => g.stop(),
     );
