@@ -14,6 +14,7 @@ import { replaceAtomically } from '../helpers/bundles.js';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Scope } from '../helpers/scope.js';
+import { waitFor } from '../helpers/process.js';
 import { createIssuer } from '../helpers/tokens.js';
 import { directClient, httpServer, startHttpUpstream } from '../helpers/upstreams.js';
 
@@ -91,8 +92,13 @@ describe('MCP 2026-07-28 beside 2025 on one endpoint', () => {
     } finally {
       await Promise.all([modern.close(), legacy.close()]);
     }
-    const recs = auditLines(auditFile).map(parseAuditLine).filter((r) => r.action === 'tools/call');
-    const modernRec = recs.find((r) => JSON.stringify(r.arguments).includes('from 2026'));
+    // Audit records are written in batches: wait for this one.
+    const modernRec = await waitFor(
+      () => auditLines(auditFile).map(parseAuditLine).find((r) => r.action === 'tools/call' && JSON.stringify(r.arguments).includes('from 2026')),
+      'the audit record of the 2026 call',
+      10_000,
+      50,
+    );
     assert.equal(modernRec?.protocol_version, MODERN);
     assert.equal(modernRec?.session ?? null, null, 'a stateless call has no session');
   });
