@@ -295,6 +295,8 @@ describe('per-server connection and size bounds', () => {
   });
 
   it('servers[].maxResponseBytes sets the limit', async () => {
+    // The endless streams of the test before hold both connections until they are closed: wait for a free one.
+    await waitFor(async () => (await up.stats()).open === 0, 'the endless streams to be closed', 15_000, 100);
     const err = await mcpError(() => client.callTool({ name: 'tight__big', arguments: { mb: 2 } }));
     assert.match(err.message, /Upstream 'tight' unavailable: answer larger than 1048576 bytes \(maxResponseBytes\)/);
   });
