@@ -195,7 +195,14 @@ export function safeDecode(s: string): string | undefined {
  */
 export function refuseAndClose(res: ServerResponse, status: number, message: string, code?: number): void {
   if (!res.headersSent) res.setHeader('Connection', 'close');
-  res.once('finish', () => res.req?.destroy());
+  // After the answer: stop reading, half-close so the client reads the refusal, and cut the socket shortly after
+  // (an immediate destroy can reset the connection before the client has read the answer).
+  res.once('finish', () => {
+    const socket = res.req?.socket;
+    res.req?.pause();
+    socket?.end();
+    setTimeout(() => socket?.destroy(), 1000).unref();
+  });
   if (res.headersSent) res.end();
   else refuse(res, status, message, code);
 }

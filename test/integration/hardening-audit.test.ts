@@ -128,7 +128,7 @@ describe('hardening: audit', () => {
     await sleep(1000);
     stop = true;
     await running;
-    await waitFor(async () => (await auditBacklog(gw.base)).records === 0, 'the backlog to drain', 20_000, 100);
+    await waitFor(async () => (await auditBacklog(gw.base)).records === 0, 'the backlog to drain', 60_000, 100);
     await gw.stop();
 
     const v = await verifyTrail(['--file', auditFile, '--key-env', KEY_ENV]);
