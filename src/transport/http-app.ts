@@ -189,22 +189,33 @@ export function safeDecode(s: string): string | undefined {
   }
 }
 
+/** How long, and how many more bytes, a refused request's connection is read (and discarded) before it is cut. */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 1024 * 1024;
+
 /**
  * Answers and closes the connection: for refusals where the rest of the request must not be read (an oversized
- * or endless body, a malformed request line). Node would otherwise keep reading the body to reuse the socket.
+ * or endless body). A lingering close: the connection stays open for a moment while what the client is still
+ * sending is discarded (bounded in time and bytes), then it is cut. Closing at once, with unread data in the
+ * socket, makes the kernel reset the connection, and the client can lose the answer before it reads it; reading
+ * on without a bound is what an endless body exploits.
  */
 export function refuseAndClose(res: ServerResponse, status: number, message: string, code?: number): void {
-  if (!res.headersSent) res.setHeader('Connection', 'close');
-  // After the answer: stop reading, half-close so the client reads the refusal, and cut the socket shortly after
-  // (an immediate destroy can reset the connection before the client has read the answer).
-  res.once('finish', () => {
-    const socket = res.req?.socket;
-    res.req?.pause();
-    socket?.end();
-    setTimeout(() => socket?.destroy(), 1000).unref();
-  });
+  const req = res.req;
+  const socket = req?.socket;
   if (res.headersSent) res.end();
   else refuse(res, status, message, code);
+  if (!req || !socket) return;
+  let discarded = 0;
+  const cut = () => socket.destroy();
+  const timer = setTimeout(cut, LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.on('data', (c: Buffer) => {
+    discarded += c.length;
+    if (discarded > LINGER_BYTES) cut();
+  });
+  req.resume();
 }
 
 /**
