@@ -203,9 +203,20 @@ const LINGER_BYTES = 1024 * 1024;
 export function refuseAndClose(res: ServerResponse, status: number, message: string, code?: number): void {
   const req = res.req;
   const socket = req?.socket;
+  if (!req || !socket) {
+    if (res.headersSent) res.end();
+    else refuse(res, status, message, code);
+    return;
+  }
+  // `Connection: close` so no client reuses the connection. With it Node ends the response with
+  // socket.destroySoon(), which destroys the socket as soon as the answer is written: here it only half-closes
+  // (FIN after the answer), and the linger below decides when the socket goes.
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  socket.destroySoon = () => {
+    socket.end();
+  };
   if (res.headersSent) res.end();
   else refuse(res, status, message, code);
-  if (!req || !socket) return;
   let discarded = 0;
   const cut = () => socket.destroy();
   const timer = setTimeout(cut, LINGER_MS);
